@@ -1,0 +1,124 @@
+# Moat OS. `make` builds the runtime; `make check` installs what the tests need and runs every
+# tier that this machine can run; see README.md.
+
+BUILD ?= build
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+
+LIB_PKGS := glib-2.0 libseccomp libselinux libsystemd
+CLI_PKGS := $(LIB_PKGS) json-glib-1.0
+
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
+ifeq ($(SANITIZE),1)
+HARDEN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+HARDEN := -D_FORTIFY_SOURCE=3 -fstack-protector-strong
+endif
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) -fPIE $(CFLAGS) \
+	-Iruntime/lib $(shell $(PKG_CONFIG) --cflags $(CLI_PKGS))
+LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(HARDEN) $(LDFLAGS)
+LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS))
+CLI_LIBS := $(shell $(PKG_CONFIG) --libs $(CLI_PKGS))
+
+LIB_SRCS := $(wildcard runtime/lib/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+MOATD_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard runtime/moatd/*.c))
+MOAT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard runtime/moat/*.c))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test-*.c))
+# Static programs that run inside sandboxes (tests) or are bound into them (moat-init).
+STATIC_BINS := $(BUILD)/moat-init $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/*.c))
+
+PROGRAMS := $(BUILD)/moatd $(BUILD)/moat $(BUILD)/moat-init
+
+.PHONY: all deps check check-unit check-integration check-sanitize fuzz bench format format-check lint demo clean install
+
+all: $(PROGRAMS)
+
+deps:
+	ci/install-deps
+
+$(BUILD)/%.o: %.c $(wildcard runtime/lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmoat.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/moatd: $(MOATD_OBJS) $(BUILD)/libmoat.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
+
+$(BUILD)/moat: $(MOAT_OBJS) $(BUILD)/libmoat.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CLI_LIBS)
+
+# moat-init and the test programs are linked statically so they run inside any root.
+$(BUILD)/moat-init: runtime/moat-init/main.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g -static -o $@ $<
+
+$(BUILD)/tests/%: tests/integration/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O1 -g -static -o $@ $<
+
+$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(BUILD)/libmoat.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CLI_LIBS)
+
+$(BUILD)/tests/unit/%.o: tests/unit/%.c $(wildcard runtime/lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DSRCDIR=\"$(CURDIR)\" -c -o $@ $<
+
+$(BUILD)/rootfs-busybox/.stamp: tests/integration/make-rootfs
+	tests/integration/make-rootfs $(BUILD)/rootfs-busybox
+	@touch $@
+
+check: deps
+	$(MAKE) all-tests
+	tests/run $(BUILD) unit integration
+
+all-tests: $(PROGRAMS) $(UNIT_BINS) $(STATIC_BINS) $(BUILD)/rootfs-busybox/.stamp
+
+check-unit: deps all-tests
+	tests/run $(BUILD) unit
+
+check-integration: deps all-tests
+	tests/run $(BUILD) integration
+
+check-sanitize: deps
+	$(MAKE) BUILD=build-asan SANITIZE=1 all-tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		tests/run build-asan unit integration
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@mkdir -p $(BUILD)/fuzz
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime/lib \
+		$(shell $(PKG_CONFIG) --cflags $(LIB_PKGS)) -o $(BUILD)/fuzz/fuzz-manifest \
+		tests/fuzz/fuzz-manifest.c $(LIB_SRCS) $(LIB_LIBS)
+	$(BUILD)/fuzz/fuzz-manifest -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		$(BUILD)/fuzz/corpus tests/fuzz/corpus 2>&1 | tail -n 5
+
+bench: deps all-tests
+	tests/bench/run $(BUILD)
+
+demo: deps all-tests
+	tests/demo $(BUILD)
+
+SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find runtime tests -name '*.[ch]')
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		--suppress=missingIncludeSystem -Iruntime/lib -D_GNU_SOURCE runtime
+	shellcheck ci/install-deps tests/run tests/integration/*.sh tests/integration/make-rootfs
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,17 @@
+/* SELinux labels for sandboxes. The type names are ours (os/selinux/moat.te): Debian 12's
+ * reference policy has no container_t. */
+#pragma once
+
+#include "identity.h"
+
+#define MOAT_SELINUX_PROCESS_TYPE "moat_sandbox_t"
+#define MOAT_SELINUX_FILE_TYPE "moat_sandbox_file_t"
+
+/* Whether the running kernel has SELinux enabled (libselinux's is_selinux_enabled). */
+gboolean moat_selinux_enabled (void);
+
+/* "system_u:system_r:moat_sandbox_t:s0:cLOW,cHIGH" */
+char *moat_selinux_process_label (const MoatIdentity *identity);
+
+/* "system_u:object_r:moat_sandbox_file_t:s0:cLOW,cHIGH" */
+char *moat_selinux_file_label (const MoatIdentity *identity);
