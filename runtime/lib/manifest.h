@@ -9,6 +9,10 @@
 #define MOAT_MANIFEST_MAX_SIZE (64 * 1024)
 #define MOAT_MANIFEST_MAX_LINE 4096
 #define MOAT_NAME_MAX 32
+/* Most values a repeatable key may collect (Environment=, Device=, Capabilities=,
+ * SystemCalls=, each counted over all its lines), and most words in Exec= or Command=. */
+#define MOAT_MANIFEST_MAX_ENTRIES 64
+#define MOAT_MANIFEST_MAX_ARGS 64
 
 typedef enum
 {
@@ -59,7 +63,7 @@ typedef struct
                           on at least one shipped architecture and not on the never-allowed list */
 
   /* [Health] */
-  char **health_command;       /* Command=, argv or NULL when there is no check */
+  char **health_command;        /* Command=, argv or NULL when there is no check */
   guint64 health_interval_usec; /* Interval=, default 30 s */
   guint64 health_timeout_usec;  /* Timeout=, default 10 s */
 } MoatManifest;
