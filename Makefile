@@ -5,7 +5,7 @@ BUILD ?= build
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 
-LIB_PKGS := glib-2.0 libseccomp libselinux libsystemd
+LIB_PKGS := glib-2.0 libseccomp libselinux libsystemd libacl
 CLI_PKGS := $(LIB_PKGS) json-glib-1.0
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
@@ -20,7 +20,7 @@ endif
 
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) -fPIE $(CFLAGS) \
-	-Iruntime/lib $(shell $(PKG_CONFIG) --cflags $(CLI_PKGS))
+	-iquote runtime/lib $(shell $(PKG_CONFIG) --cflags $(CLI_PKGS))
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(HARDEN) $(LDFLAGS)
 LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS))
 CLI_LIBS := $(shell $(PKG_CONFIG) --libs $(CLI_PKGS))
@@ -72,7 +72,7 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c $(wildcard runtime/lib/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DSRCDIR=\"$(CURDIR)\" -c -o $@ $<
 
-$(BUILD)/rootfs-busybox/.stamp: tests/integration/make-rootfs
+$(BUILD)/rootfs-busybox/.stamp: tests/integration/make-rootfs $(STATIC_BINS)
 	tests/integration/make-rootfs $(BUILD)/rootfs-busybox
 	@touch $@
 
@@ -96,7 +96,7 @@ check-sanitize: deps
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@mkdir -p $(BUILD)/fuzz
-	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime/lib \
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -iquote runtime/lib \
 		$(shell $(PKG_CONFIG) --cflags $(LIB_PKGS)) -o $(BUILD)/fuzz/fuzz-manifest \
 		tests/fuzz/fuzz-manifest.c $(LIB_SRCS) $(LIB_LIBS)
 	$(BUILD)/fuzz/fuzz-manifest -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \

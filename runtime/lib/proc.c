@@ -1,0 +1,148 @@
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "moat-error.h"
+
+static char *const minimal_environ[] = {
+  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  "LANG=C.UTF-8",
+  NULL,
+};
+
+gboolean
+moat_spawn (const char *const *argv, int output_fd, pid_t *ret_pid, GError **error)
+{
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  sigset_t empty, all;
+
+  sigemptyset (&empty);
+  sigfillset (&all);
+  posix_spawn_file_actions_init (&actions);
+  posix_spawnattr_init (&attr);
+  /* The daemon blocks SIGCHLD for its signalfd: children must not inherit that mask. */
+  posix_spawnattr_setsigmask (&attr, &empty);
+  posix_spawnattr_setsigdefault (&attr, &all);
+  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+                                       | POSIX_SPAWN_SETSID);
+  posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (output_fd >= 0)
+    {
+      posix_spawn_file_actions_adddup2 (&actions, output_fd, 1);
+      posix_spawn_file_actions_adddup2 (&actions, output_fd, 2);
+    }
+  else
+    {
+      posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
+      posix_spawn_file_actions_adddup2 (&actions, 1, 2);
+    }
+
+  pid_t pid;
+  int r = posix_spawn (&pid, argv[0], &actions, &attr, (char *const *) argv, minimal_environ);
+  posix_spawn_file_actions_destroy (&actions);
+  posix_spawnattr_destroy (&attr);
+  if (r != 0)
+    return moat_error_errno (error, r, "spawn", argv[0]);
+  *ret_pid = pid;
+  return TRUE;
+}
+
+gboolean
+moat_spawn_sync (const char *const *argv, int output_fd, int *ret_status, GError **error)
+{
+  pid_t pid;
+  if (!moat_spawn (argv, output_fd, &pid, error))
+    return FALSE;
+  int status;
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return moat_error_errno (error, errno, "wait for", argv[0]);
+  *ret_status = status;
+  return TRUE;
+}
+
+char *
+moat_describe_wait_status (int status)
+{
+  if (WIFEXITED (status))
+    return g_strdup_printf ("exited with status %d", WEXITSTATUS (status));
+  if (WIFSIGNALED (status))
+    return g_strdup_printf ("killed by signal %d (%s)", WTERMSIG (status),
+                            strsignal (WTERMSIG (status)));
+  return g_strdup_printf ("ended with wait status 0x%x", status);
+}
+
+static gboolean
+mount_id_of (int fd, const char *name, guint64 *ret_id)
+{
+  struct statx stx;
+  if (statx (fd, name, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0
+      || !(stx.stx_mask & STATX_MNT_ID))
+    return FALSE;
+  *ret_id = stx.stx_mnt_id;
+  return TRUE;
+}
+
+/* Remove NAME under PARENT_FD, never descending into another mount: a sandbox's data is
+ * bind-mounted inside its run directory, and a cleanup must not reach through into it. */
+static gboolean
+rm_rf_at (int parent_fd, const char *name, guint64 parent_mount, GError **error)
+{
+  if (unlinkat (parent_fd, name, 0) == 0 || errno == ENOENT)
+    return TRUE;
+  if (errno != EISDIR)
+    return moat_error_errno (error, errno, "remove", name);
+
+  int fd = openat (parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return moat_error_errno (error, errno, "open", name);
+  guint64 mount_id;
+  if (!mount_id_of (fd, "", &mount_id) || mount_id != parent_mount)
+    {
+      close (fd);
+      return moat_error_errno (error, EBUSY, "remove (a mount point, or unknown mount)", name);
+    }
+  DIR *dir = fdopendir (fd);
+  if (dir == NULL)
+    {
+      close (fd);
+      return moat_error_errno (error, errno, "read", name);
+    }
+  struct dirent *entry;
+  gboolean ok = TRUE;
+  while (ok && (entry = readdir (dir)) != NULL)
+    {
+      if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
+        continue;
+      ok = rm_rf_at (dirfd (dir), entry->d_name, mount_id, error);
+    }
+  closedir (dir);
+  if (!ok)
+    return FALSE;
+  if (unlinkat (parent_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    return moat_error_errno (error, errno, "remove", name);
+  return TRUE;
+}
+
+gboolean
+moat_rm_rf (const char *dir, GError **error)
+{
+  g_autofree char *parent = g_path_get_dirname (dir);
+  guint64 parent_mount;
+  if (!mount_id_of (AT_FDCWD, parent, &parent_mount))
+    {
+      if (errno == ENOENT)
+        return TRUE;
+      return moat_error_errno (error, errno, "stat", parent);
+    }
+  return rm_rf_at (AT_FDCWD, dir, parent_mount, error);
+}

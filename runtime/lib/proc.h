@@ -1,0 +1,22 @@
+/* Starting helper processes (crun, systemd-nspawn, health checks) without a shell and
+ * without anything but exec between fork and exec: posix_spawn with file actions. */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+/* Spawn ARGV (argv[0] an absolute path) in a new session with stdin from /dev/null and
+ * stdout and stderr on OUTPUT_FD (or /dev/null when -1), an empty signal mask and default
+ * dispositions, and a minimal environment. */
+gboolean moat_spawn (const char *const *argv, int output_fd, pid_t *ret_pid, GError **error);
+
+/* Spawn and wait (for short, bounded helpers like `crun delete`). RET_STATUS is the
+ * waitpid status. */
+gboolean moat_spawn_sync (const char *const *argv, int output_fd, int *ret_status,
+                          GError **error);
+
+/* "exited with status 1", "killed by signal 9 (Killed)" */
+char *moat_describe_wait_status (int status);
+
+/* Remove DIR and everything beneath it without following symlinks; missing is fine. */
+gboolean moat_rm_rf (const char *dir, GError **error);

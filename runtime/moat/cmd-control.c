@@ -1,0 +1,37 @@
+#include <stdio.h>
+
+#include "moat.h"
+
+static int
+control (MoatCli *cli, const char *verb, const char *done_text)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *code = NULL;
+  g_autoptr (JsonNode) reply
+      = moat_cli_call (cli, verb, (const char *const *) cli->args, &code, &error);
+  if (reply == NULL)
+    return moat_cli_fail (error, code);
+  if (cli->json)
+    moat_cli_print_json (reply);
+  else
+    printf ("%s %s\n", cli->args[0], done_text);
+  return MOAT_EXIT_OK;
+}
+
+int
+moat_cmd_start (MoatCli *cli)
+{
+  return control (cli, "start", "is running");
+}
+
+int
+moat_cmd_stop (MoatCli *cli)
+{
+  return control (cli, "stop", "is stopped");
+}
+
+int
+moat_cmd_restart (MoatCli *cli)
+{
+  return control (cli, "restart", "is running again");
+}

@@ -1,0 +1,212 @@
+/* moat: the command line for a Moat hub. Verbs, their arguments and their help all come
+ * from the one table below. */
+#include <stdio.h>
+#include <string.h>
+
+#include "moat-error.h"
+#include "moat.h"
+#include "proto.h"
+
+enum
+{
+  FLAG_JSON = 1 << 0,   /* takes --json */
+  FLAG_FOLLOW = 1 << 1, /* takes -f/--follow */
+};
+
+typedef struct
+{
+  const char *name;
+  int min_args;
+  int max_args;
+  unsigned flags;
+  MoatVerbFunc function;
+  const char *args_help;
+  const char *summary;
+} Verb;
+
+static const Verb verbs[] = {
+  { "status", 0, 1, FLAG_JSON, moat_cmd_status, "[NAME]",
+    "the daemon and every sandbox, or one sandbox's confinement and health" },
+  { "list", 0, 0, FLAG_JSON, moat_cmd_list, "", "installed sandboxes, their state and health" },
+  { "start", 1, 1, FLAG_JSON, moat_cmd_start, "NAME", "start a sandbox and wait until it runs" },
+  { "stop", 1, 1, FLAG_JSON, moat_cmd_stop, "NAME",
+    "stop a sandbox (SIGTERM, then SIGKILL after its StopTimeout)" },
+  { "restart", 1, 1, FLAG_JSON, moat_cmd_restart, "NAME", "stop a sandbox if it runs, then start it" },
+  { "logs", 1, 1, FLAG_FOLLOW, moat_cmd_logs, "NAME", "a sandbox's output; -f to follow" },
+};
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: moat [--run-dir DIR] VERB [OPTIONS] [ARGS]\n\nVerbs:\n");
+  for (gsize i = 0; i < G_N_ELEMENTS (verbs); i++)
+    {
+      g_autofree char *call = g_strdup_printf ("%s %s", verbs[i].name, verbs[i].args_help);
+      fprintf (out, "  %-20s %s\n", call, verbs[i].summary);
+    }
+  fprintf (out, "\nOptions:\n"
+                "  --run-dir DIR        where moatd's socket is [/run/moat]\n"
+                "  --log-dir DIR        sandbox logs when no journal runs [/var/log/moat]\n"
+                "  --json               machine-readable output (listing verbs)\n"
+                "  -h, --help           this help, or a verb's with VERB --help\n"
+                "  completion bash      print a bash completion script\n"
+                "\nExit status: 0 done, 1 failed, 2 usage error, 77 nothing to do.\n");
+}
+
+static void
+verb_usage (FILE *out, const Verb *verb)
+{
+  fprintf (out, "Usage: moat %s%s %s\n\n%s\n", verb->name,
+           verb->flags & FLAG_JSON ? " [--json]" : verb->flags & FLAG_FOLLOW ? " [-f]" : "",
+           verb->args_help, verb->summary);
+}
+
+static int
+completion (void)
+{
+  printf ("_moat() {\n  local verbs=\"");
+  for (gsize i = 0; i < G_N_ELEMENTS (verbs); i++)
+    printf ("%s%s", i ? " " : "", verbs[i].name);
+  printf ("\"\n  if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+          "    mapfile -t COMPREPLY < <(compgen -W \"$verbs\" -- \"${COMP_WORDS[1]}\")\n"
+          "  else\n"
+          "    mapfile -t COMPREPLY < <(compgen -W \"$(moat list --json 2>/dev/null"
+          " | grep -o '\"name\":\"[^\"]*\"' | cut -d'\"' -f4)\" -- \"${COMP_WORDS[COMP_CWORD]}\")\n"
+          "  fi\n}\ncomplete -F _moat moat\n");
+  return MOAT_EXIT_OK;
+}
+
+/* Take "--opt VALUE" or "--opt=VALUE" at argv[*i]; returns the value or NULL. */
+static const char *
+option_value (int argc, char **argv, int *i, const char *option)
+{
+  gsize len = strlen (option);
+  if (strncmp (argv[*i], option, len) != 0)
+    return NULL;
+  if (argv[*i][len] == '=')
+    return argv[*i] + len + 1;
+  if (argv[*i][len] == '\0' && *i + 1 < argc)
+    return argv[++*i];
+  return NULL;
+}
+
+int
+main (int argc, char **argv)
+{
+  MoatCli cli = { .run_dir = "/run/moat", .log_dir = "/var/log/moat" };
+  const Verb *verb = NULL;
+  gboolean help = FALSE;
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+
+  for (int i = 1; i < argc; i++)
+    {
+      const char *value;
+      if ((value = option_value (argc, argv, &i, "--run-dir")) != NULL)
+        cli.run_dir = value;
+      else if ((value = option_value (argc, argv, &i, "--log-dir")) != NULL)
+        cli.log_dir = value;
+      else if (strcmp (argv[i], "--json") == 0)
+        cli.json = TRUE;
+      else if (strcmp (argv[i], "-f") == 0 || strcmp (argv[i], "--follow") == 0)
+        cli.follow = TRUE;
+      else if (strcmp (argv[i], "-h") == 0 || strcmp (argv[i], "--help") == 0)
+        help = TRUE;
+      else if (argv[i][0] == '-' && argv[i][1] != '\0')
+        {
+          fprintf (stderr, "moat: unknown option '%s' (see moat --help)\n", argv[i]);
+          return MOAT_EXIT_USAGE;
+        }
+      else if (verb == NULL && args->len == 0 && strcmp (argv[i], "completion") == 0)
+        return completion ();
+      else if (verb == NULL)
+        {
+          for (gsize v = 0; v < G_N_ELEMENTS (verbs) && verb == NULL; v++)
+            if (strcmp (argv[i], verbs[v].name) == 0)
+              verb = &verbs[v];
+          if (verb == NULL)
+            {
+              fprintf (stderr, "moat: unknown verb '%s' (see moat --help)\n", argv[i]);
+              return MOAT_EXIT_USAGE;
+            }
+        }
+      else
+        g_ptr_array_add (args, argv[i]);
+    }
+
+  if (verb == NULL)
+    {
+      usage (help ? stdout : stderr);
+      return help ? MOAT_EXIT_OK : MOAT_EXIT_USAGE;
+    }
+  if (help)
+    {
+      verb_usage (stdout, verb);
+      return MOAT_EXIT_OK;
+    }
+  if ((cli.json && !(verb->flags & FLAG_JSON)) || (cli.follow && !(verb->flags & FLAG_FOLLOW)))
+    {
+      fprintf (stderr, "moat %s: option not supported here\n", verb->name);
+      verb_usage (stderr, verb);
+      return MOAT_EXIT_USAGE;
+    }
+  if ((int) args->len < verb->min_args || (int) args->len > verb->max_args)
+    {
+      fprintf (stderr, "moat %s: expected %s\n", verb->name,
+               verb->max_args == 0 ? "no arguments" : verb->args_help);
+      verb_usage (stderr, verb);
+      return MOAT_EXIT_USAGE;
+    }
+  g_ptr_array_add (args, NULL);
+  cli.args = (char **) args->pdata;
+  return verb->function (&cli);
+}
+
+JsonNode *
+moat_cli_call (MoatCli *cli, const char *verb, const char *const *args, char **ret_code,
+               GError **error)
+{
+  g_autofree char *socket_path = g_build_filename (cli->run_dir, "moatd.sock", NULL);
+  g_autofree char *reply = moat_proto_call (socket_path, verb, args, error);
+  if (reply == NULL)
+    return NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, reply, -1, error))
+    return NULL;
+  JsonNode *root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_FAILED, "moatd sent no JSON object"), NULL;
+  JsonObject *object = json_node_get_object (root);
+  JsonNode *error_node = json_object_get_member (object, "error");
+  if (error_node != NULL && JSON_NODE_HOLDS_OBJECT (error_node))
+    {
+      JsonObject *err = json_node_get_object (error_node);
+      const char *message = err ? json_object_get_string_member_with_default (err, "message", "?")
+                                : "?";
+      if (ret_code != NULL && err != NULL)
+        *ret_code = g_strdup (json_object_get_string_member_with_default (err, "code", "failed"));
+      g_set_error_literal (error, MOAT_ERROR, MOAT_ERROR_FAILED, message);
+      return NULL;
+    }
+  return json_node_copy (root);
+}
+
+void
+moat_cli_print_json (JsonNode *node)
+{
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  json_generator_set_pretty (generator, TRUE);
+  json_generator_set_root (generator, node);
+  g_autofree char *text = json_generator_to_data (generator, NULL);
+  printf ("%s\n", text);
+}
+
+int
+moat_cli_fail (const GError *error, const char *code)
+{
+  fprintf (stderr, "moat: %s\n", error->message);
+  if (g_strcmp0 (code, "exists") == 0 || g_strcmp0 (code, "not-running") == 0)
+    return MOAT_EXIT_NOTHING_TO_DO;
+  if (g_strcmp0 (code, "invalid") == 0)
+    return MOAT_EXIT_USAGE;
+  return MOAT_EXIT_FAILED;
+}

@@ -1,0 +1,40 @@
+/* The moat CLI: one table of verbs (main.c) over one file per verb. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+/* Exit codes, as rpm-ostree: 77 when there was nothing to do. */
+#define MOAT_EXIT_OK 0
+#define MOAT_EXIT_FAILED 1
+#define MOAT_EXIT_USAGE 2
+#define MOAT_EXIT_NOTHING_TO_DO 77
+
+typedef struct
+{
+  const char *run_dir;
+  const char *log_dir;
+  gboolean json;
+  gboolean follow;
+  char **args; /* the verb's positional arguments, NULL-terminated */
+} MoatCli;
+
+typedef int (*MoatVerbFunc) (MoatCli *cli);
+
+/* Send a request to moatd and parse the reply. An {"error":...} reply becomes a GError whose
+ * message is the daemon's; RET_CODE (optional) gets its code ("exists", "not-running"...). */
+JsonNode *moat_cli_call (MoatCli *cli, const char *verb, const char *const *args, char **ret_code,
+                         GError **error);
+
+/* Print a JSON node for --json output. */
+void moat_cli_print_json (JsonNode *node);
+
+/* Report ERROR as "moat: message" and return the exit code it stands for. */
+int moat_cli_fail (const GError *error, const char *code);
+
+int moat_cmd_list (MoatCli *cli);
+int moat_cmd_status (MoatCli *cli);
+int moat_cmd_start (MoatCli *cli);
+int moat_cmd_stop (MoatCli *cli);
+int moat_cmd_restart (MoatCli *cli);
+int moat_cmd_logs (MoatCli *cli);
