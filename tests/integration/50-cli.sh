@@ -1,0 +1,50 @@
+#!/bin/bash
+# What a person at the command line relies on: help, exit codes, clear refusals.
+. "$(dirname "$0")/lib.sh"
+
+install_sandbox web <<'EOF2'
+[Sandbox]
+Name=web
+Version=2.1
+Exec=/bin/sh -c "trap 'exit 0' TERM; sleep 1000 & wait"
+EOF2
+install_sandbox broken <<'EOF2'
+[Sandbox]
+Name=broken
+Version=1.0
+Exec=/bin/true
+Colour=blue
+EOF2
+start_moatd --no-start
+
+status_is() { local want=$1; shift; local rc=0; "$@" >/dev/null 2>&1 || rc=$?; [ "$rc" -eq "$want" ]; }
+
+check "moat --help lists every verb" sh -c "$MOAT --help | grep -q 'logs NAME'"
+for verb in status list start stop restart logs; do
+  check "moat $verb --help explains the verb" sh -c "$MOAT $verb --help | grep -q '^Usage: moat $verb'"
+done
+check "an unknown verb exits 2" status_is 2 moat frobnicate
+check "a missing argument exits 2" status_is 2 moat start
+check "--json where it means nothing exits 2" status_is 2 moat logs web --json
+check "bash completion comes from the verb table" sh -c "$MOAT completion bash | grep -q 'status list start stop restart logs'"
+
+check "starting an unknown sandbox fails (exit 1)" status_is 1 moat start nope
+err=$(moat start nope 2>&1 || true)
+check "... and says so: '$err'" grep -q "no sandbox 'nope' is installed" <<<"$err"
+check "moat start runs a sandbox" moat start web
+check "starting it again is nothing to do (exit 77)" status_is 77 moat start web
+check "moat list shows it running" sh -c "$MOAT --run-dir $RUN list | grep -Eq '^web +2.1 +crun +running'"
+check "moat list --json is JSON with the sandbox" sh -c "$MOAT --run-dir $RUN list --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"sandboxes\"][1][\"state\"]==\"running\"'"
+check "moat status shows the daemon and sandboxes" sh -c "$MOAT --run-dir $RUN status | grep -q '^moatd: running'"
+check "moat status NAME shows the confinement" sh -c "$MOAT --run-dir $RUN status web | grep -q 'user ns: *uid 0-65535 -> host'"
+check "moat status says plainly when SELinux is off" sh -c "$MOAT --run-dir $RUN status web | grep -q 'SELinux is not enabled on this host'"
+check "moat restart restarts it" moat restart web
+check "moat stop stops it" moat stop web
+check "stopping it again is nothing to do (exit 77)" status_is 77 moat stop web
+
+err=$(moat start broken 2>&1 || true)
+diag "bad manifest: $err"
+check "a manifest with an unknown key is refused with file:line: key:" \
+  grep -Eq 'manifest:5: Colour: ' <<<"$err"
+check "... and nothing starts" test "$(state_of broken)" = failed
+check "... and no run state is created" test ! -e "$RUN/sandboxes/broken"
