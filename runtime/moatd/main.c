@@ -102,9 +102,10 @@ default_init_path (void)
 int
 main (int argc, char **argv)
 {
-  g_autofree char *state_dir = g_strdup ("/var/lib/moat");
-  g_autofree char *run_dir = g_strdup ("/run/moat");
-  g_autofree char *log_dir = g_strdup ("/var/log/moat");
+  /* NULL until parsed: GOption replaces a string without freeing what was there. */
+  g_autofree char *state_dir = NULL;
+  g_autofree char *run_dir = NULL;
+  g_autofree char *log_dir = NULL;
   g_autofree char *init_path = NULL;
   g_autofree char *cgroup_manager = NULL;
   int restart_delay_ms = 1000;
@@ -139,6 +140,12 @@ main (int argc, char **argv)
       fprintf (stderr, "moatd: %s\n", error->message);
       return 2;
     }
+  if (state_dir == NULL)
+    state_dir = g_strdup ("/var/lib/moat");
+  if (run_dir == NULL)
+    run_dir = g_strdup ("/run/moat");
+  if (log_dir == NULL)
+    log_dir = g_strdup ("/var/log/moat");
   if (cgroup_manager != NULL && g_strcmp0 (cgroup_manager, "systemd") != 0
       && g_strcmp0 (cgroup_manager, "cgroupfs") != 0 && g_strcmp0 (cgroup_manager, "disabled") != 0)
     {

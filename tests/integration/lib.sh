@@ -52,10 +52,18 @@ start_moatd() {
   return 1
 }
 
+# Stop moatd as systemd would; it must exit 0 (under ASan, that includes no leak report).
 stop_moatd() {
   if [ -n "$MOATD_PID" ] && kill -0 "$MOATD_PID" 2>/dev/null; then
     kill -TERM "$MOATD_PID"
-    wait "$MOATD_PID" || true
+    local rc=0
+    wait "$MOATD_PID" || rc=$?
+    if [ "$rc" -eq 0 ]; then
+      ok "moatd stopped cleanly on SIGTERM"
+    else
+      not_ok "moatd stopped cleanly on SIGTERM (exit status $rc)"
+      tail -n 60 "$TESTDIR/moatd.log" >&2
+    fi
   fi
   MOATD_PID=
 }
