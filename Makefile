@@ -77,6 +77,7 @@ $(BUILD)/rootfs-busybox/.stamp: tests/integration/make-rootfs $(STATIC_BINS)
 	@touch $@
 
 check: deps
+	$(MAKE) format-check lint
 	$(MAKE) all-tests
 	tests/run $(BUILD) unit integration
 
@@ -95,7 +96,7 @@ check-sanitize: deps
 
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	@mkdir -p $(BUILD)/fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -iquote runtime/lib \
 		$(shell $(PKG_CONFIG) --cflags $(LIB_PKGS)) -o $(BUILD)/fuzz/fuzz-manifest \
 		tests/fuzz/fuzz-manifest.c $(LIB_SRCS) $(LIB_LIBS)
@@ -113,12 +114,16 @@ format:
 	clang-format -i $(SOURCES)
 
 format-check:
-	clang-format --dry-run --Werror $(SOURCES)
+	@clang-format --dry-run --Werror $(SOURCES) && echo "format-check: clean"
 
+# cppcheck does not expand GLib's definition macros; they only declare cleanup helpers.
+CPPCHECK_DEFS := -D'G_DEFINE_AUTOPTR_CLEANUP_FUNC(a,b)=' -D'G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(a,b)=' \
+	-D'G_DEFINE_AUTO_CLEANUP_FREE_FUNC(a,b,c)=' -D'G_DEFINE_QUARK(a,b)=' -D'G_GNUC_PRINTF(a,b)='
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-		--suppress=missingIncludeSystem -Iruntime/lib -D_GNU_SOURCE runtime
-	shellcheck ci/install-deps tests/run tests/integration/*.sh tests/integration/make-rootfs
+		--suppress=missingIncludeSystem -Iruntime/lib -D_GNU_SOURCE $(CPPCHECK_DEFS) runtime
+	shellcheck -x ci/install-deps .ci/run tests/run tests/demo tests/integration/*.sh \
+		tests/integration/make-rootfs
 
 clean:
 	rm -rf build build-asan

@@ -32,8 +32,7 @@ static acl_entry_t
 find_user_entry (acl_t acl, uid_t uid)
 {
   acl_entry_t entry;
-  for (int which = ACL_FIRST_ENTRY; acl_get_entry (acl, which, &entry) == 1;
-       which = ACL_NEXT_ENTRY)
+  for (int which = ACL_FIRST_ENTRY; acl_get_entry (acl, which, &entry) == 1; which = ACL_NEXT_ENTRY)
     {
       acl_tag_t tag;
       if (acl_get_tag_type (entry, &tag) < 0 || tag != ACL_USER)
@@ -65,7 +64,8 @@ update_acl (const char *path, uid_t uid, gboolean grant, gboolean write, GError 
              && acl_set_qualifier (entry, &uid) == 0;
       ok = ok && acl_get_permset (entry, &perms) == 0 && acl_clear_perms (perms) == 0
            && acl_add_perm (perms, ACL_READ) == 0
-           && (!write || acl_add_perm (perms, ACL_WRITE) == 0) && acl_set_permset (entry, perms) == 0;
+           && (!write || acl_add_perm (perms, ACL_WRITE) == 0)
+           && acl_set_permset (entry, perms) == 0;
     }
   else if (ok && entry != NULL)
     ok = acl_delete_entry (acl, entry) == 0;
@@ -81,8 +81,8 @@ update_acl (const char *path, uid_t uid, gboolean grant, gboolean write, GError 
     acl_free (acl);
   close (fd);
   if (!ok)
-    return moat_error_errno (error, errsv, grant ? "grant access to device" : "revoke access to device",
-                             path);
+    return moat_error_errno (error, errsv,
+                             grant ? "grant access to device" : "revoke access to device", path);
   return TRUE;
 }
 

@@ -7,9 +7,9 @@
 #include <glib.h>
 #include <stdint.h>
 
-#define MOAT_UID_FIRST 0x100000u /* first host uid handed to sandboxes (1048576) */
-#define MOAT_UID_RANGE 65536u    /* uids per sandbox, 0..65535 inside */
-#define MOAT_SLOTS_MAX 4096u     /* sandboxes per hub; 0x100000 + 4096 * 65536 < 2^32 */
+#define MOAT_UID_FIRST 0x100000u  /* first host uid handed to sandboxes (1048576) */
+#define MOAT_UID_RANGE 65536u     /* uids per sandbox, 0..65535 inside */
+#define MOAT_SLOTS_MAX 4096u      /* sandboxes per hub; 0x100000 + 4096 * 65536 < 2^32 */
 #define MOAT_MCS_CATEGORIES 1024u /* c0..c1023, as the reference policy defines */
 
 typedef struct
@@ -28,8 +28,8 @@ char *moat_identity_mcs_level (const MoatIdentity *identity);
 
 /* Return NAME's persisted identity, allocating the lowest free slot (under a lock on
  * STATE_DIR/identity.lock) when it has none. STATE_DIR/sandboxes/NAME/ must exist. */
-gboolean moat_identity_get (const char *state_dir, const char *name,
-                            MoatIdentity *ret_identity, GError **error);
+gboolean moat_identity_get (const char *state_dir, const char *name, MoatIdentity *ret_identity,
+                            GError **error);
 
 /* Forget NAME's identity (when a sandbox is purged), freeing its slot. */
 gboolean moat_identity_release (const char *state_dir, const char *name, GError **error);

@@ -91,7 +91,7 @@ append_escaped (GString *out, const char *value)
 {
   g_autofree char *valid = g_utf8_make_valid (value, -1);
   g_string_append_c (out, '"');
-  for (const unsigned char *p = (const unsigned char *) valid; *p != '\0'; p++)
+  for (const unsigned char *p = (const unsigned char *)valid; *p != '\0'; p++)
     {
       switch (*p)
         {
@@ -114,7 +114,7 @@ append_escaped (GString *out, const char *value)
           if (*p < 0x20 || *p == 0x7f)
             g_string_append_printf (out, "\\u%04x", *p);
           else
-            g_string_append_c (out, (char) *p);
+            g_string_append_c (out, (char)*p);
         }
     }
   g_string_append_c (out, '"');

@@ -2,15 +2,15 @@
 
 #include <errno.h>
 
-G_DEFINE_QUARK (moat-error-quark, moat_error)
+G_DEFINE_QUARK (moat - error - quark, moat_error)
 
 gboolean
 moat_error_errno (GError **error, int errsv, const char *verb, const char *object)
 {
-  int code = errsv == ENOENT ? MOAT_ERROR_NOT_FOUND
-             : errsv == EEXIST ? MOAT_ERROR_EXISTS
+  int code = errsv == ENOENT                       ? MOAT_ERROR_NOT_FOUND
+             : errsv == EEXIST                     ? MOAT_ERROR_EXISTS
              : (errsv == EACCES || errsv == EPERM) ? MOAT_ERROR_PERMISSION
-                                                     : MOAT_ERROR_FAILED;
+                                                   : MOAT_ERROR_FAILED;
   g_set_error (error, MOAT_ERROR, code, "%s '%s': %s", verb, object, g_strerror (errsv));
   return FALSE;
 }

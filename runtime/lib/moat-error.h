@@ -7,13 +7,13 @@
 
 typedef enum
 {
-  MOAT_ERROR_FAILED,       /* anything without a better code */
-  MOAT_ERROR_INVALID,      /* input (a manifest, a request, an argument) was refused */
-  MOAT_ERROR_NOT_FOUND,    /* no such sandbox, file or syscall */
-  MOAT_ERROR_EXISTS,       /* already there / already running */
-  MOAT_ERROR_NOT_RUNNING,  /* the sandbox is not running */
-  MOAT_ERROR_UNSUPPORTED,  /* the host cannot do what was asked */
-  MOAT_ERROR_PERMISSION,   /* the caller may not do this */
+  MOAT_ERROR_FAILED,      /* anything without a better code */
+  MOAT_ERROR_INVALID,     /* input (a manifest, a request, an argument) was refused */
+  MOAT_ERROR_NOT_FOUND,   /* no such sandbox, file or syscall */
+  MOAT_ERROR_EXISTS,      /* already there / already running */
+  MOAT_ERROR_NOT_RUNNING, /* the sandbox is not running */
+  MOAT_ERROR_UNSUPPORTED, /* the host cannot do what was asked */
+  MOAT_ERROR_PERMISSION,  /* the caller may not do this */
 } MoatErrorCode;
 
 GQuark moat_error_quark (void);

@@ -41,8 +41,9 @@ static const char *const nspawn_extra_masked_paths[] = {
   "/proc/scsi", NULL,
 };
 
-/* Every capability systemd-nspawn 252 knows (0..CAP_CHECKPOINT_RESTORE), for the list it is
- * told to drop: --drop-capability=all would also drop those named with --capability=. */
+/* Every capability systemd-nspawn 252 knows (0..CAP_CHECKPOINT_RESTORE), indexed by number,
+ * for the list it is told to drop: --drop-capability=all would also drop those named with
+ * --capability=. */
 /* clang-format off */
 static const char *const all_capabilities[] = {
   "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
@@ -57,9 +58,16 @@ static const char *const all_capabilities[] = {
 };
 /* clang-format on */
 
-/* What moat-init needs to switch to a non-root user (CAP_SETUID, CAP_SETGID) and then empty
- * its bounding set (CAP_SETPCAP); it drops all three before exec. */
-static const char *const init_capabilities[] = { "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", NULL };
+/* What moat-init itself needs, and drops before exec: CAP_SYS_ADMIN to unmount the cgroup file
+ * system nspawn mounts writable (NSPAWN_CGROUP_PATH), CAP_SETPCAP to empty the bounding set. */
+static const char *const init_capabilities[] = { "CAP_SYS_ADMIN", "CAP_SETPCAP", NULL };
+
+/* ... and for a non-root user, what the switch to it needs. */
+static const char *const init_switch_capabilities[] = { "CAP_SETUID", "CAP_SETGID", NULL };
+
+/* nspawn 252 mounts the sandbox's cgroup (cgroup2, chowned to its root) here read-write, and
+ * refuses --tmpfs= or --bind-ro= over it; moat-init unmounts it (see add_nspawn_payload). */
+#define NSPAWN_CGROUP_PATH "/sys/fs/cgroup"
 
 typedef struct
 {
@@ -449,11 +457,28 @@ has_capabilities (const MoatManifest *manifest)
   return manifest->capabilities != NULL && manifest->capabilities[0] != NULL;
 }
 
-/* moat-init can keep named capabilities (--keep-caps) or switch to a non-root user, not both:
+/* The capability's number (its index in all_capabilities), or -1. */
+static gint
+capability_number (const char *name)
+{
+  for (gint i = 0; all_capabilities[i] != NULL; i++)
+    if (g_str_equal (all_capabilities[i], name))
+      return i;
+  return -1;
+}
+
+/* moat-init can keep named capabilities (--keep-cap) or switch to a non-root user, not both:
  * the kernel clears them at the switch, and nspawn cannot make them ambient for it. */
 static gboolean
 check_nspawn_capabilities (const MoatManifest *manifest, GError **error)
 {
+  for (char **cap = manifest->capabilities; cap != NULL && *cap != NULL; cap++)
+    if (capability_number (*cap) < 0)
+      {
+        g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
+                     "sandbox '%s': '%s' is not a capability nspawn knows", manifest->name, *cap);
+        return FALSE;
+      }
   if (manifest->user == 0 || !has_capabilities (manifest))
     return TRUE;
   g_set_error (error, MOAT_ERROR, MOAT_ERROR_UNSUPPORTED,
@@ -463,29 +488,28 @@ check_nspawn_capabilities (const MoatManifest *manifest, GError **error)
   return FALSE;
 }
 
-/* The capabilities nspawn leaves to moat-init: the manifest's named ones (root inside), or for
- * a non-root user only moat-init's own working set. Usually none: --drop-capability=all.
- * --drop-capability=all would also drop what --capability= names, so otherwise every other
+/* What nspawn leaves to moat-init: its own working set and the manifest's named capabilities
+ * (root inside); moat-init keeps only the named ones (--keep-cap) and drops the rest before
+ * exec. --drop-capability=all would also drop what --capability= names, so every other
  * capability is listed. */
 static void
 add_nspawn_capabilities (GPtrArray *argv, const MoatManifest *manifest)
 {
-  const char *const *keep
-      = manifest->user != 0 ? init_capabilities : (const char *const *)manifest->capabilities;
-  if (keep == NULL || keep[0] == NULL)
-    {
-      add (argv, "--drop-capability=all");
-      return;
-    }
-
+  g_autoptr (GPtrArray) keep = g_ptr_array_new ();
   g_autoptr (GPtrArray) drop = g_ptr_array_new ();
   for (const char *const *cap = all_capabilities; *cap != NULL; cap++)
-    if (!g_strv_contains (keep, *cap))
-      g_ptr_array_add (drop, (char *)*cap);
+    {
+      gboolean kept = g_strv_contains (init_capabilities, *cap)
+                      || (manifest->user != 0 && g_strv_contains (init_switch_capabilities, *cap))
+                      || (manifest->capabilities != NULL
+                          && g_strv_contains ((const char *const *)manifest->capabilities, *cap));
+      g_ptr_array_add (kept ? keep : drop, (char *)*cap);
+    }
+  g_ptr_array_add (keep, NULL);
   g_ptr_array_add (drop, NULL);
 
   g_autofree char *dropped = g_strjoinv (",", (char **)drop->pdata);
-  g_autofree char *kept = g_strjoinv (",", (char **)keep);
+  g_autofree char *kept = g_strjoinv (",", (char **)keep->pdata);
   add (argv, "--drop-capability=%s", dropped);
   add (argv, "--capability=%s", kept);
 }
@@ -597,9 +621,10 @@ add_nspawn_resources (GPtrArray *argv, const MoatManifest *manifest, GArray *dev
     }
 }
 
-/* moat-init (runtime/moat-init/main.c) sets no_new_privs, drops every capability unless told
- * to keep the named ones, switches to the manifest's user, loads the seccomp floor (nspawn's
- * own filter is an allowlist of nspawn's choosing) and execs the payload. */
+/* moat-init (runtime/moat-init/main.c) unmounts the writable cgroup file system while it still
+ * holds CAP_SYS_ADMIN, sets no_new_privs, drops every capability but the manifest's named ones
+ * (--keep-cap NUMBER), switches to the manifest's user, loads the seccomp floor (nspawn's own
+ * filter is an allowlist of nspawn's choosing) and execs the payload. */
 static void
 add_nspawn_payload (GPtrArray *argv, const MoatManifest *manifest)
 {
@@ -607,8 +632,13 @@ add_nspawn_payload (GPtrArray *argv, const MoatManifest *manifest)
   add (argv, "%s", MOAT_NSPAWN_INIT_PATH);
   add (argv, "--seccomp");
   add (argv, "%s", MOAT_NSPAWN_BPF_PATH);
-  if (has_capabilities (manifest))
-    add (argv, "--keep-caps");
+  add (argv, "--unmount");
+  add (argv, "%s", NSPAWN_CGROUP_PATH);
+  for (char **cap = manifest->capabilities; cap != NULL && *cap != NULL; cap++)
+    {
+      add (argv, "--keep-cap");
+      add (argv, "%d", capability_number (*cap));
+    }
   /* Root inside needs no switch, and so no CAP_SETUID/CAP_SETGID (see above). */
   if (manifest->user != 0)
     {

@@ -32,8 +32,8 @@ moat_spawn (const char *const *argv, int output_fd, pid_t *ret_pid, GError **err
   /* The daemon blocks SIGCHLD for its signalfd: children must not inherit that mask. */
   posix_spawnattr_setsigmask (&attr, &empty);
   posix_spawnattr_setsigdefault (&attr, &all);
-  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
-                                       | POSIX_SPAWN_SETSID);
+  posix_spawnattr_setflags (&attr,
+                            POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
   posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
   if (output_fd >= 0)
     {
@@ -47,7 +47,7 @@ moat_spawn (const char *const *argv, int output_fd, pid_t *ret_pid, GError **err
     }
 
   pid_t pid;
-  int r = posix_spawn (&pid, argv[0], &actions, &attr, (char *const *) argv, minimal_environ);
+  int r = posix_spawn (&pid, argv[0], &actions, &attr, (char *const *)argv, minimal_environ);
   posix_spawn_file_actions_destroy (&actions);
   posix_spawnattr_destroy (&attr);
   if (r != 0)

@@ -12,8 +12,7 @@ gboolean moat_spawn (const char *const *argv, int output_fd, pid_t *ret_pid, GEr
 
 /* Spawn and wait (for short, bounded helpers like `crun delete`). RET_STATUS is the
  * waitpid status. */
-gboolean moat_spawn_sync (const char *const *argv, int output_fd, int *ret_status,
-                          GError **error);
+gboolean moat_spawn_sync (const char *const *argv, int output_fd, int *ret_status, GError **error);
 
 /* "exited with status 1", "killed by signal 9 (Killed)" */
 char *moat_describe_wait_status (int status);

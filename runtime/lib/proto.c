@@ -25,8 +25,8 @@ moat_request_parse (const char *line, gsize len, GError **error)
   if (len == 0)
     return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID, "empty request"), NULL;
   if (len > MOAT_PROTO_MAX_REQUEST)
-    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
-                        "request longer than %d bytes", MOAT_PROTO_MAX_REQUEST),
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID, "request longer than %d bytes",
+                        MOAT_PROTO_MAX_REQUEST),
            NULL;
   for (gsize i = 0; i < len; i++)
     if (line[i] < 0x20 || line[i] > 0x7e)
@@ -60,7 +60,7 @@ error_code_name (const GError *error)
 {
   if (error->domain != MOAT_ERROR)
     return "failed";
-  switch ((MoatErrorCode) error->code)
+  switch ((MoatErrorCode)error->code)
     {
     case MOAT_ERROR_INVALID:
       return "invalid";
@@ -105,14 +105,13 @@ write_all (int fd, const char *data, gsize len, GError **error)
       if (n < 0)
         return moat_error_errno (error, errno, "send to", "moatd");
       data += n;
-      len -= (gsize) n;
+      len -= (gsize)n;
     }
   return TRUE;
 }
 
 char *
-moat_proto_call (const char *socket_path, const char *verb, const char *const *args,
-                 GError **error)
+moat_proto_call (const char *socket_path, const char *verb, const char *const *args, GError **error)
 {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   if (strlen (socket_path) >= sizeof addr.sun_path)
@@ -124,7 +123,7 @@ moat_proto_call (const char *socket_path, const char *verb, const char *const *a
   int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return moat_error_errno (error, errno, "create socket for", socket_path), NULL;
-  if (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+  if (connect (fd, (struct sockaddr *)&addr, sizeof addr) < 0)
     {
       int errsv = errno;
       close (fd);
@@ -151,6 +150,8 @@ moat_proto_call (const char *socket_path, const char *verb, const char *const *a
       ssize_t n = read (fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR)
         continue;
+      if (n < 0 && errno == ECONNRESET && reply->len > 0)
+        break;
       if (n < 0)
         {
           int errsv = errno;
@@ -159,7 +160,7 @@ moat_proto_call (const char *socket_path, const char *verb, const char *const *a
         }
       if (n == 0)
         break;
-      if (reply->len + (gsize) n > MOAT_PROTO_MAX_REPLY)
+      if (reply->len + (gsize)n > MOAT_PROTO_MAX_REPLY)
         {
           close (fd);
           return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID, "reply from moatd too large"),
@@ -171,7 +172,6 @@ moat_proto_call (const char *socket_path, const char *verb, const char *const *a
   if (reply->len == 0 && send_error != NULL)
     return g_propagate_error (error, g_steal_pointer (&send_error)), NULL;
   if (reply->len == 0)
-    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_FAILED, "moatd closed without a reply"),
-           NULL;
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_FAILED, "moatd closed without a reply"), NULL;
   return g_string_free (g_steal_pointer (&reply), FALSE);
 }

@@ -147,7 +147,7 @@ static const ArgRule arg_rules[] = {
 };
 
 MoatArch
-moat_arch_native(void)
+moat_arch_native (void)
 {
 #if defined(__x86_64__)
   return MOAT_ARCH_X86_64;
@@ -160,27 +160,27 @@ moat_arch_native(void)
 }
 
 const char *
-moat_arch_name(MoatArch arch)
+moat_arch_name (MoatArch arch)
 {
-  g_return_val_if_fail(arch < MOAT_ARCH_COUNT, NULL);
+  g_return_val_if_fail (arch < MOAT_ARCH_COUNT, NULL);
   return arches[arch].name;
 }
 
 const char *
-moat_arch_oci_name(MoatArch arch)
+moat_arch_oci_name (MoatArch arch)
 {
-  g_return_val_if_fail(arch < MOAT_ARCH_COUNT, NULL);
+  g_return_val_if_fail (arch < MOAT_ARCH_COUNT, NULL);
   return arches[arch].oci_name;
 }
 
 const char *const *
-moat_seccomp_base_syscalls(void)
+moat_seccomp_base_syscalls (void)
 {
   return base_syscalls;
 }
 
 const char *const *
-moat_seccomp_forbidden_syscalls(void)
+moat_seccomp_forbidden_syscalls (void)
 {
   return forbidden_syscalls;
 }
@@ -188,70 +188,70 @@ moat_seccomp_forbidden_syscalls(void)
 /* Whether ARCH has a syscall called NAME (libseccomp answers a negative pseudo-number for
  * a name it knows from another architecture). */
 static gboolean
-exists_on(MoatArch arch, const char *name)
+exists_on (MoatArch arch, const char *name)
 {
-  return seccomp_syscall_resolve_name_arch(arches[arch].token, name) >= 0;
+  return seccomp_syscall_resolve_name_arch (arches[arch].token, name) >= 0;
 }
 
 gboolean
-moat_seccomp_syscall_known(const char *name)
+moat_seccomp_syscall_known (const char *name)
 {
-  g_return_val_if_fail(name != NULL, FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
   for (MoatArch arch = 0; arch < MOAT_ARCH_COUNT; arch++)
-    if (exists_on(arch, name))
+    if (exists_on (arch, name))
       return TRUE;
   return FALSE;
 }
 
 static gboolean
-in_list(const char *const *list, const char *name)
+in_list (const char *const *list, const char *name)
 {
   for (; *list != NULL; list++)
-    if (strcmp(*list, name) == 0)
+    if (strcmp (*list, name) == 0)
       return TRUE;
   return FALSE;
 }
 
 gboolean
-moat_seccomp_syscall_forbidden(const char *name)
+moat_seccomp_syscall_forbidden (const char *name)
 {
-  g_return_val_if_fail(name != NULL, FALSE);
-  return in_list(forbidden_syscalls, name);
+  g_return_val_if_fail (name != NULL, FALSE);
+  return in_list (forbidden_syscalls, name);
 }
 
 static gboolean
-has_arg_rule(const char *name)
+has_arg_rule (const char *name)
 {
-  for (gsize i = 0; i < G_N_ELEMENTS(arg_rules); i++)
-    if (strcmp(arg_rules[i].name, name) == 0)
+  for (gsize i = 0; i < G_N_ELEMENTS (arg_rules); i++)
+    if (strcmp (arg_rules[i].name, name) == 0)
       return TRUE;
   return FALSE;
 }
 
 gboolean
-moat_seccomp_check_extra(const char *name, GError **error)
+moat_seccomp_check_extra (const char *name, GError **error)
 {
-  g_return_val_if_fail(name != NULL, FALSE);
-  if (!moat_seccomp_syscall_known(name))
+  g_return_val_if_fail (name != NULL, FALSE);
+  if (!moat_seccomp_syscall_known (name))
     {
-      g_autofree char *shown = g_strescape(name, NULL);
-      g_set_error(error, MOAT_ERROR, MOAT_ERROR_INVALID,
-                  "syscall '%s': unknown on every architecture Moat ships (x86_64, aarch64)",
-                  shown);
+      g_autofree char *shown = g_strescape (name, NULL);
+      g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
+                   "syscall '%s': unknown on every architecture Moat ships (x86_64, aarch64)",
+                   shown);
       return FALSE;
     }
-  if (moat_seccomp_syscall_forbidden(name))
+  if (moat_seccomp_syscall_forbidden (name))
     {
-      g_set_error(error, MOAT_ERROR, MOAT_ERROR_INVALID,
-                  "syscall '%s': never allowed in a sandbox (see docs/seccomp.md)", name);
+      g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
+                   "syscall '%s': never allowed in a sandbox (see docs/seccomp.md)", name);
       return FALSE;
     }
-  if (has_arg_rule(name))
+  if (has_arg_rule (name))
     {
-      g_set_error(error, MOAT_ERROR, MOAT_ERROR_INVALID,
-                  "syscall '%s': the floor has its own rule for it (argument checks or a fixed "
-                  "error); a manifest cannot allow it outright",
-                  name);
+      g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
+                   "syscall '%s': the floor has its own rule for it (argument checks or a fixed "
+                   "error); a manifest cannot allow it outright",
+                   name);
       return FALSE;
     }
   return TRUE;
@@ -261,112 +261,112 @@ moat_seccomp_check_extra(const char *name, GError **error)
  * once, only those ARCH has. Extras that moat_seccomp_check_extra() refuses are left out,
  * so no caller can get a forbidden name through. The strings are borrowed. */
 static GPtrArray *
-allowed_names(MoatArch arch, const char *const *extra)
+allowed_names (MoatArch arch, const char *const *extra)
 {
-  GPtrArray *names = g_ptr_array_new();
-  g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+  GPtrArray *names = g_ptr_array_new ();
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   const char *const *lists[] = { base_syscalls, extra };
 
-  for (gsize l = 0; l < G_N_ELEMENTS(lists); l++)
+  for (gsize l = 0; l < G_N_ELEMENTS (lists); l++)
     for (const char *const *n = lists[l]; n != NULL && *n != NULL; n++)
       {
-        if (lists[l] == extra && !moat_seccomp_check_extra(*n, NULL))
+        if (lists[l] == extra && !moat_seccomp_check_extra (*n, NULL))
           continue;
-        if (moat_seccomp_syscall_forbidden(*n) || !exists_on(arch, *n))
+        if (moat_seccomp_syscall_forbidden (*n) || !exists_on (arch, *n))
           continue;
-        if (g_hash_table_add(seen, (gpointer)*n))
-          g_ptr_array_add(names, (gpointer)*n);
+        if (g_hash_table_add (seen, (gpointer)*n))
+          g_ptr_array_add (names, (gpointer)*n);
       }
   return names;
 }
 
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC(scmp_filter_ctx, seccomp_release, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (scmp_filter_ctx, seccomp_release, NULL)
 
 /* seccomp_rule_add() reads syscall numbers as the host's and translates them, by name, to
  * each architecture in the filter; so a filter for another architecture is built from host
  * numbers (pseudo-numbers where the host lacks the call), never from the target's. */
 static int
-host_number(const char *name)
+host_number (const char *name)
 {
-  return seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, name);
+  return seccomp_syscall_resolve_name_arch (SCMP_ARCH_NATIVE, name);
 }
 
 static gboolean
-add_rule(scmp_filter_ctx ctx, const ArgRule *rule, GError **error)
+add_rule (scmp_filter_ctx ctx, const ArgRule *rule, GError **error)
 {
-  uint32_t action = rule->errno_ret != 0 ? SCMP_ACT_ERRNO(rule->errno_ret) : SCMP_ACT_ALLOW;
+  uint32_t action = rule->errno_ret != 0 ? SCMP_ACT_ERRNO (rule->errno_ret) : SCMP_ACT_ALLOW;
   struct scmp_arg_cmp cmp = {
     .arg = rule->arg,
     .op = rule->op,
     .datum_a = rule->value,
     .datum_b = rule->value_two,
   };
-  int rc = seccomp_rule_add_array(ctx, action, host_number(rule->name), rule->n_args, &cmp);
+  int rc = seccomp_rule_add_array (ctx, action, host_number (rule->name), rule->n_args, &cmp);
   if (rc < 0)
-    return moat_error_neg(error, rc, "seccomp rule for syscall", rule->name);
+    return moat_error_neg (error, rc, "seccomp rule for syscall", rule->name);
   return TRUE;
 }
 
 scmp_filter_ctx
-moat_seccomp_build(MoatArch arch, const char *const *extra, GError **error)
+moat_seccomp_build (MoatArch arch, const char *const *extra, GError **error)
 {
-  g_return_val_if_fail(arch < MOAT_ARCH_COUNT, NULL);
+  g_return_val_if_fail (arch < MOAT_ARCH_COUNT, NULL);
 
   for (const char *const *n = extra; n != NULL && *n != NULL; n++)
-    if (!moat_seccomp_check_extra(*n, error))
+    if (!moat_seccomp_check_extra (*n, error))
       return NULL;
 
-  g_auto(scmp_filter_ctx) ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+  g_auto (scmp_filter_ctx) ctx = seccomp_init (SCMP_ACT_ERRNO (EPERM));
   if (ctx == NULL)
     {
-      g_set_error(error, MOAT_ERROR, MOAT_ERROR_FAILED, "seccomp_init failed");
+      g_set_error (error, MOAT_ERROR, MOAT_ERROR_FAILED, "seccomp_init failed");
       return NULL;
     }
   /* Only the target ABI: i386 and x32 on x86_64, arm on aarch64 meet the bad-arch action
    * (libseccomp's default, kill, the same crun gets from the OCI object). */
-  if (arches[arch].token != seccomp_arch_native())
+  if (arches[arch].token != seccomp_arch_native ())
     {
-      int rc = seccomp_arch_remove(ctx, SCMP_ARCH_NATIVE);
+      int rc = seccomp_arch_remove (ctx, SCMP_ARCH_NATIVE);
       if (rc == 0)
-        rc = seccomp_arch_add(ctx, arches[arch].token);
+        rc = seccomp_arch_add (ctx, arches[arch].token);
       if (rc < 0)
         {
-          moat_error_neg(error, rc, "seccomp architecture", arches[arch].name);
+          moat_error_neg (error, rc, "seccomp architecture", arches[arch].name);
           return NULL;
         }
     }
 
-  g_autoptr(GPtrArray) names = allowed_names(arch, extra);
+  g_autoptr (GPtrArray) names = allowed_names (arch, extra);
   for (guint i = 0; i < names->len; i++)
     {
       const ArgRule allow = { .name = names->pdata[i] };
-      if (!add_rule(ctx, &allow, error))
+      if (!add_rule (ctx, &allow, error))
         return NULL;
     }
-  for (gsize i = 0; i < G_N_ELEMENTS(arg_rules); i++)
-    if (exists_on(arch, arg_rules[i].name) && !add_rule(ctx, &arg_rules[i], error))
+  for (gsize i = 0; i < G_N_ELEMENTS (arg_rules); i++)
+    if (exists_on (arch, arg_rules[i].name) && !add_rule (ctx, &arg_rules[i], error))
       return NULL;
 
-  return g_steal_pointer(&ctx);
+  return g_steal_pointer (&ctx);
 }
 
 gboolean
-moat_seccomp_export_bpf(const char *const *extra, int fd, GError **error)
+moat_seccomp_export_bpf (const char *const *extra, int fd, GError **error)
 {
-  g_auto(scmp_filter_ctx) ctx = moat_seccomp_build(moat_arch_native(), extra, error);
+  g_auto (scmp_filter_ctx) ctx = moat_seccomp_build (moat_arch_native (), extra, error);
   if (ctx == NULL)
     return FALSE;
-  int rc = seccomp_export_bpf(ctx, fd);
+  int rc = seccomp_export_bpf (ctx, fd);
   if (rc < 0)
     {
-      g_autofree char *what = g_strdup_printf("fd %d", fd);
-      return moat_error_neg(error, rc, "export seccomp filter to", what);
+      g_autofree char *what = g_strdup_printf ("fd %d", fd);
+      return moat_error_neg (error, rc, "export seccomp filter to", what);
     }
   return TRUE;
 }
 
 static const char *
-oci_op(enum scmp_compare op)
+oci_op (enum scmp_compare op)
 {
   switch (op)
     {
@@ -375,65 +375,65 @@ oci_op(enum scmp_compare op)
     case SCMP_CMP_MASKED_EQ:
       return "SCMP_CMP_MASKED_EQ";
     default:
-      g_return_val_if_reached(NULL);
+      g_return_val_if_reached (NULL);
     }
 }
 
 static void
-write_oci_rule(MoatJson *json, const ArgRule *rule)
+write_oci_rule (MoatJson *json, const ArgRule *rule)
 {
-  moat_json_begin_object(json);
-  moat_json_key(json, "names");
-  moat_json_strv(json, (const char *const[]){ rule->name, NULL });
+  moat_json_begin_object (json);
+  moat_json_key (json, "names");
+  moat_json_strv (json, (const char *const[]){ rule->name, NULL });
   if (rule->errno_ret != 0)
     {
-      moat_json_kv_string(json, "action", "SCMP_ACT_ERRNO");
-      moat_json_kv_int(json, "errnoRet", rule->errno_ret);
+      moat_json_kv_string (json, "action", "SCMP_ACT_ERRNO");
+      moat_json_kv_int (json, "errnoRet", rule->errno_ret);
     }
   else
-    moat_json_kv_string(json, "action", "SCMP_ACT_ALLOW");
+    moat_json_kv_string (json, "action", "SCMP_ACT_ALLOW");
   if (rule->n_args > 0)
     {
       /* the JSON writer takes gint64; every value in arg_rules fits */
-      g_assert(rule->value <= G_MAXINT64 && rule->value_two <= G_MAXINT64);
-      moat_json_key(json, "args");
-      moat_json_begin_array(json);
-      moat_json_begin_object(json);
-      moat_json_kv_int(json, "index", rule->arg);
-      moat_json_kv_int(json, "value", (gint64)rule->value);
-      moat_json_kv_int(json, "valueTwo", (gint64)rule->value_two);
-      moat_json_kv_string(json, "op", oci_op(rule->op));
-      moat_json_end_object(json);
-      moat_json_end_array(json);
+      g_assert (rule->value <= G_MAXINT64 && rule->value_two <= G_MAXINT64);
+      moat_json_key (json, "args");
+      moat_json_begin_array (json);
+      moat_json_begin_object (json);
+      moat_json_kv_int (json, "index", rule->arg);
+      moat_json_kv_int (json, "value", (gint64)rule->value);
+      moat_json_kv_int (json, "valueTwo", (gint64)rule->value_two);
+      moat_json_kv_string (json, "op", oci_op (rule->op));
+      moat_json_end_object (json);
+      moat_json_end_array (json);
     }
-  moat_json_end_object(json);
+  moat_json_end_object (json);
 }
 
 void
-moat_seccomp_write_oci(MoatJson *json, MoatArch arch, const char *const *extra)
+moat_seccomp_write_oci (MoatJson *json, MoatArch arch, const char *const *extra)
 {
-  g_return_if_fail(json != NULL);
-  g_return_if_fail(arch < MOAT_ARCH_COUNT);
+  g_return_if_fail (json != NULL);
+  g_return_if_fail (arch < MOAT_ARCH_COUNT);
 
-  moat_json_begin_object(json);
-  moat_json_kv_string(json, "defaultAction", "SCMP_ACT_ERRNO");
-  moat_json_kv_int(json, "defaultErrnoRet", EPERM);
-  moat_json_key(json, "architectures");
-  moat_json_strv(json, (const char *const[]){ arches[arch].oci_name, NULL });
+  moat_json_begin_object (json);
+  moat_json_kv_string (json, "defaultAction", "SCMP_ACT_ERRNO");
+  moat_json_kv_int (json, "defaultErrnoRet", EPERM);
+  moat_json_key (json, "architectures");
+  moat_json_strv (json, (const char *const[]){ arches[arch].oci_name, NULL });
 
-  moat_json_key(json, "syscalls");
-  moat_json_begin_array(json);
-  g_autoptr(GPtrArray) names = allowed_names(arch, extra);
-  g_ptr_array_add(names, NULL);
-  moat_json_begin_object(json);
-  moat_json_key(json, "names");
-  moat_json_strv(json, (const char *const *)names->pdata);
-  moat_json_kv_string(json, "action", "SCMP_ACT_ALLOW");
-  moat_json_end_object(json);
-  for (gsize i = 0; i < G_N_ELEMENTS(arg_rules); i++)
-    if (exists_on(arch, arg_rules[i].name))
-      write_oci_rule(json, &arg_rules[i]);
-  moat_json_end_array(json);
+  moat_json_key (json, "syscalls");
+  moat_json_begin_array (json);
+  g_autoptr (GPtrArray) names = allowed_names (arch, extra);
+  g_ptr_array_add (names, NULL);
+  moat_json_begin_object (json);
+  moat_json_key (json, "names");
+  moat_json_strv (json, (const char *const *)names->pdata);
+  moat_json_kv_string (json, "action", "SCMP_ACT_ALLOW");
+  moat_json_end_object (json);
+  for (gsize i = 0; i < G_N_ELEMENTS (arg_rules); i++)
+    if (exists_on (arch, arg_rules[i].name))
+      write_oci_rule (json, &arg_rules[i]);
+  moat_json_end_array (json);
 
-  moat_json_end_object(json);
+  moat_json_end_object (json);
 }

@@ -68,8 +68,13 @@ client_finish (Client *client, const char *reply)
       if (n <= 0)
         break;
       p += n;
-      len -= (gsize) n;
+      len -= (gsize)n;
     }
+  /* Closing a Unix socket with unread input resets the peer, which can then lose the reply:
+   * read what is waiting (bounded) before closing. */
+  char scratch[4096];
+  for (int i = 0; i < 16 && recv (client->fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; i++)
+    ;
   g_hash_table_remove (client->server->clients, client);
 }
 
@@ -99,8 +104,7 @@ on_done (const GError *error, gpointer user_data)
   client_finish (client, reply);
 }
 
-typedef gboolean (*AsyncVerb) (MoatSupervisor *, const char *, MoatDoneFunc, gpointer,
-                               GError **);
+typedef gboolean (*AsyncVerb) (MoatSupervisor *, const char *, MoatDoneFunc, gpointer, GError **);
 
 static const struct
 {
@@ -120,7 +124,7 @@ daemon_status (MoatServer *server)
   g_autofree char *list = moat_supervisor_list_json (server->supervisor);
   /* list is {"sandboxes":[...]}: splice the daemon's own fields in front of it. */
   return g_strdup_printf ("{\"daemon\":{\"pid\":%d,\"running\":%u,\"required_unhealthy\":%u},%s",
-                          (int) getpid (), running, unhealthy, list + 1);
+                          (int)getpid (), running, unhealthy, list + 1);
 }
 
 static void
@@ -205,13 +209,12 @@ on_client_readable (int fd, GIOCondition condition, gpointer user_data)
   g_clear_handle_id (&client->timeout_source, g_source_remove);
   if (newline == NULL)
     {
-      g_autoptr (GError) error
-          = g_error_new (MOAT_ERROR, MOAT_ERROR_INVALID, "request longer than %d bytes",
-                         MOAT_PROTO_MAX_REQUEST);
+      g_autoptr (GError) error = g_error_new (
+          MOAT_ERROR, MOAT_ERROR_INVALID, "request longer than %d bytes", MOAT_PROTO_MAX_REQUEST);
       client_fail (client, error);
       return G_SOURCE_REMOVE;
     }
-  handle_request (client, client->request->str, (gsize) (newline - client->request->str));
+  handle_request (client, client->request->str, (gsize)(newline - client->request->str));
   return G_SOURCE_REMOVE;
 }
 
@@ -263,7 +266,7 @@ moat_server_new (const char *socket_path, MoatSupervisor *supervisor, GError **e
   g_autoptr (MoatServer) server = g_new0 (MoatServer, 1);
   server->socket_path = g_strdup (socket_path);
   server->supervisor = supervisor;
-  server->clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) client_free, NULL);
+  server->clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify)client_free, NULL);
   server->listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (server->listen_fd < 0)
     return moat_error_errno (error, errno, "create socket", socket_path), NULL;
@@ -271,7 +274,7 @@ moat_server_new (const char *socket_path, MoatSupervisor *supervisor, GError **e
     return moat_error_errno (error, errno, "remove stale", socket_path), NULL;
   /* Created 0600 from the start: no window in which another user could connect. */
   mode_t old_umask = umask (0177);
-  int r = bind (server->listen_fd, (struct sockaddr *) &addr, sizeof addr);
+  int r = bind (server->listen_fd, (struct sockaddr *)&addr, sizeof addr);
   int errsv = errno;
   umask (old_umask);
   if (r < 0)

@@ -11,7 +11,6 @@
 typedef struct MoatServer MoatServer;
 
 /* Listen on SOCKET_PATH (replacing a stale socket), mode 0600. */
-MoatServer *moat_server_new (const char *socket_path, MoatSupervisor *supervisor,
-                             GError **error);
+MoatServer *moat_server_new (const char *socket_path, MoatSupervisor *supervisor, GError **error);
 void moat_server_free (MoatServer *server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MoatServer, moat_server_free)

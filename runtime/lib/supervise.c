@@ -120,9 +120,8 @@ static void sandbox_launch_or_fail (Sandbox *sandbox);
 static void begin_stop (Sandbox *sandbox);
 static void on_main_exit (Sandbox *sandbox, int status);
 
-static void
-emit (MoatSupervisor *supervisor, const char *name, int priority, const char *format, ...)
-    G_GNUC_PRINTF (4, 5);
+static void emit (MoatSupervisor *supervisor, const char *name, int priority, const char *format,
+                  ...) G_GNUC_PRINTF (4, 5);
 
 static void
 emit (MoatSupervisor *supervisor, const char *name, int priority, const char *format, ...)
@@ -222,7 +221,7 @@ set_state (Sandbox *sandbox, SandboxState state)
       g_hash_table_iter_init (&iter, supervisor->sandboxes);
       while (g_hash_table_iter_next (&iter, NULL, &value))
         {
-          SandboxState s = ((Sandbox *) value)->state;
+          SandboxState s = ((Sandbox *)value)->state;
           if (s == STATE_STARTING || s == STATE_RUNNING || s == STATE_STOPPING)
             return;
         }
@@ -277,7 +276,7 @@ lookup_sandbox (MoatSupervisor *supervisor, const char *name, GError **error)
 static int
 compare_names (gconstpointer a, gconstpointer b)
 {
-  return strcmp ((*(Sandbox *const *) a)->name, (*(Sandbox *const *) b)->name);
+  return strcmp ((*(Sandbox *const *)a)->name, (*(Sandbox *const *)b)->name);
 }
 
 /* Every installed sandbox, refreshed from disk; sorted by name. */
@@ -384,8 +383,7 @@ mount_data (const char *data_dir, const char *bundle, char **ret_path, GError **
     return moat_error_errno (error, errno, "create", target);
   if (mount (data_dir, target, NULL, MS_BIND, NULL) < 0)
     return moat_error_errno (error, errno, "bind-mount", data_dir);
-  if (mount (NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)
-      < 0)
+  if (mount (NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     {
       int errsv = errno;
       umount2 (target, MNT_DETACH);
@@ -421,7 +419,7 @@ write_file (const char *path, const char *contents, gsize len, GError **error)
           return moat_error_errno (error, errsv, "write", path);
         }
       contents += n;
-      len -= (gsize) n;
+      len -= (gsize)n;
     }
   close (fd);
   return TRUE;
@@ -460,8 +458,18 @@ launch_crun (Sandbox *sandbox, const MoatSandboxSpec *spec, const char *bundle, 
   g_autofree char *pid_file = g_build_filename (bundle, "pid", NULL);
   g_autofree char *manager = g_strdup_printf ("--cgroup-manager=%s", supervisor->cgroup_manager);
   const char *argv[] = {
-    supervisor->crun_path, "--root", supervisor->crun_root, manager, "run", "--detach",
-    "--pid-file", pid_file, "--bundle", bundle, sandbox->name, NULL,
+    supervisor->crun_path,
+    "--root",
+    supervisor->crun_root,
+    manager,
+    "run",
+    "--detach",
+    "--pid-file",
+    pid_file,
+    "--bundle",
+    bundle,
+    sandbox->name,
+    NULL,
   };
   pid_t pid;
   if (!moat_spawn (argv, log_fd, &pid, error))
@@ -480,7 +488,7 @@ launch_nspawn (Sandbox *sandbox, const MoatSandboxSpec *spec, const char *bundle
   int fd = open (bpf_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0)
     return moat_error_errno (error, errno, "create", bpf_path);
-  gboolean ok = moat_seccomp_export_bpf ((const char *const *) spec->manifest->syscalls, fd, error);
+  gboolean ok = moat_seccomp_export_bpf ((const char *const *)spec->manifest->syscalls, fd, error);
   close (fd);
   if (!ok)
     return FALSE;
@@ -491,7 +499,7 @@ launch_nspawn (Sandbox *sandbox, const MoatSandboxSpec *spec, const char *bundle
   g_free (argv[0]);
   argv[0] = g_strdup (supervisor->nspawn_path);
   pid_t pid;
-  if (!moat_spawn ((const char *const *) argv, log_fd, &pid, error))
+  if (!moat_spawn ((const char *const *)argv, log_fd, &pid, error))
     return FALSE;
   /* systemd-nspawn stays as the sandbox's parent: it is the main process. */
   sandbox->main_pid = pid;
@@ -506,7 +514,7 @@ became_running (Sandbox *sandbox)
 {
   sandbox->started_at = g_get_monotonic_time ();
   g_clear_pointer (&sandbox->last_error, g_free);
-  emit (sandbox->supervisor, sandbox->name, LOG_INFO, "started (pid %d)", (int) sandbox->main_pid);
+  emit (sandbox->supervisor, sandbox->name, LOG_INFO, "started (pid %d)", (int)sandbox->main_pid);
   sandbox->health = sandbox->manifest->health_command != NULL ? HEALTH_STARTING : HEALTH_NONE;
   sandbox->consecutive_health_failures = 0;
   set_state (sandbox, STATE_RUNNING);
@@ -605,7 +613,7 @@ cleanup (Sandbox *sandbox)
           = g_strdup_printf ("--cgroup-manager=%s", supervisor->cgroup_manager);
       const char *argv[] = {
         supervisor->crun_path, "--root", supervisor->crun_root, manager, "delete", "--force",
-        sandbox->name, NULL,
+        sandbox->name,         NULL,
       };
       int status;
       if (!moat_spawn_sync (argv, -1, &status, &error))
@@ -699,7 +707,7 @@ on_launcher_exit (Sandbox *sandbox, int status)
       after_unexpected_exit (sandbox, FALSE);
       return;
     }
-  sandbox->main_pid = (pid_t) pid;
+  sandbox->main_pid = (pid_t)pid;
   gpointer orphan_status;
   if (g_hash_table_lookup_extended (supervisor->orphans, GINT_TO_POINTER (pid), NULL,
                                     &orphan_status))
@@ -710,7 +718,7 @@ on_launcher_exit (Sandbox *sandbox, int status)
       on_main_exit (sandbox, GPOINTER_TO_INT (orphan_status) - 1);
       return;
     }
-  track_child (supervisor, (pid_t) pid, sandbox, ROLE_MAIN);
+  track_child (supervisor, (pid_t)pid, sandbox, ROLE_MAIN);
   became_running (sandbox);
 }
 
@@ -752,7 +760,8 @@ dispatch_exit (MoatSupervisor *supervisor, pid_t pid, int status)
       /* Not ours to track: a process reparented to us. Remember briefly (see ORPHANS_MAX). */
       if (g_hash_table_size (supervisor->orphans) >= ORPHANS_MAX)
         g_hash_table_remove_all (supervisor->orphans);
-      g_hash_table_insert (supervisor->orphans, GINT_TO_POINTER (pid), GINT_TO_POINTER (status + 1));
+      g_hash_table_insert (supervisor->orphans, GINT_TO_POINTER (pid),
+                           GINT_TO_POINTER (status + 1));
       return;
     }
   Sandbox *sandbox = entry->sandbox;
@@ -844,7 +853,7 @@ health_argv (Sandbox *sandbox)
     {
       /* Enter the sandbox's namespaces and root; moat-init then drops every capability and
        * loads the same seccomp filter before the check runs. */
-      g_autofree char *target = g_strdup_printf ("--target=%d", (int) sandbox->main_pid);
+      g_autofree char *target = g_strdup_printf ("--target=%d", (int)sandbox->main_pid);
       g_autofree char *leader = NULL;
       g_autofree char *children_path
           = g_strdup_printf ("/proc/%d/task/%d/children", sandbox->main_pid, sandbox->main_pid);
@@ -856,11 +865,11 @@ health_argv (Sandbox *sandbox)
           g_free (target);
           target = g_strdup_printf ("--target=%s", leader);
         }
-      g_strv_builder_add_many (builder, supervisor->nsenter_path, target, "--all", "--root",
-                               "--wd", MOAT_NSPAWN_INIT_PATH, "--seccomp", MOAT_NSPAWN_BPF_PATH,
-                               "--", NULL);
+      g_strv_builder_add_many (builder, supervisor->nsenter_path, target, "--all", "--root", "--wd",
+                               MOAT_NSPAWN_INIT_PATH, "--seccomp", MOAT_NSPAWN_BPF_PATH, "--",
+                               NULL);
     }
-  g_strv_builder_addv (builder, (const char **) sandbox->manifest->health_command);
+  g_strv_builder_addv (builder, (const char **)sandbox->manifest->health_command);
   return g_strv_builder_end (builder);
 }
 
@@ -874,7 +883,7 @@ on_health_timer (gpointer user_data)
   g_auto (GStrv) argv = health_argv (sandbox);
   int log_fd = open_log (sandbox, NULL);
   pid_t pid;
-  gboolean ok = moat_spawn ((const char *const *) argv, log_fd, &pid, &error);
+  gboolean ok = moat_spawn ((const char *const *)argv, log_fd, &pid, &error);
   if (log_fd >= 0)
     close (log_fd);
   if (!ok)
@@ -938,7 +947,7 @@ moat_supervisor_new (const MoatSupervisorConfig *config, MoatEventFunc on_event,
   supervisor->on_event = on_event;
   supervisor->event_data = event_data;
   supervisor->sandboxes
-      = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) sandbox_free);
+      = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)sandbox_free);
   supervisor->children = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   supervisor->orphans = g_hash_table_new (NULL, NULL);
 
@@ -946,8 +955,8 @@ moat_supervisor_new (const MoatSupervisorConfig *config, MoatEventFunc on_event,
   g_autofree char *run_sandboxes = g_build_filename (config->run_dir, "sandboxes", NULL);
   /* 0755 on the way down: crun sets up the root inside the sandbox's user namespace, where
    * host root's directories are only traversable through their "other" bits. */
-  const char *dirs[] = { config->state_dir, sandboxes_dir, config->run_dir, run_sandboxes,
-                         supervisor->crun_root, config->log_dir };
+  const char *dirs[] = { config->state_dir, sandboxes_dir,         config->run_dir,
+                         run_sandboxes,     supervisor->crun_root, config->log_dir };
   for (gsize i = 0; i < G_N_ELEMENTS (dirs); i++)
     if (g_mkdir_with_parents (dirs[i], 0755) < 0)
       return moat_error_errno (error, errno, "create", dirs[i]), NULL;
@@ -960,7 +969,8 @@ moat_supervisor_new (const MoatSupervisorConfig *config, MoatEventFunc on_event,
   supervisor->signal_fd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (supervisor->signal_fd < 0)
     return moat_error_errno (error, errno, "create", "signalfd"), NULL;
-  supervisor->signal_source = g_unix_fd_add (supervisor->signal_fd, G_IO_IN, on_sigchld, supervisor);
+  supervisor->signal_source
+      = g_unix_fd_add (supervisor->signal_fd, G_IO_IN, on_sigchld, supervisor);
 
   /* Nodes nspawn binds over the paths it masks; it must live on a mount without nodev. */
   g_autofree char *inaccessible = g_build_filename (config->state_dir, "inaccessible", NULL);
@@ -1238,9 +1248,9 @@ write_confinement (MoatJson *json, Sandbox *sandbox)
   moat_json_kv_bool (json, "no_new_privileges", TRUE);
   moat_json_kv_bool (json, "read_only_root", TRUE);
   moat_json_key (json, "capabilities");
-  moat_json_strv (json, manifest ? (const char *const *) manifest->capabilities : NULL);
+  moat_json_strv (json, manifest ? (const char *const *)manifest->capabilities : NULL);
   moat_json_key (json, "extra_syscalls");
-  moat_json_strv (json, manifest ? (const char *const *) manifest->syscalls : NULL);
+  moat_json_strv (json, manifest ? (const char *const *)manifest->syscalls : NULL);
   moat_json_key (json, "devices");
   moat_json_begin_array (json);
   for (guint i = 0; manifest && i < manifest->devices->len; i++)
@@ -1257,7 +1267,7 @@ write_confinement (MoatJson *json, Sandbox *sandbox)
   moat_json_begin_object (json);
   if (manifest)
     {
-      moat_json_kv_int (json, "memory_bytes", (gint64) manifest->memory_bytes);
+      moat_json_kv_int (json, "memory_bytes", (gint64)manifest->memory_bytes);
       moat_json_kv_int (json, "cpu_weight", manifest->cpu_weight);
       moat_json_kv_int (json, "pids", manifest->pids);
     }

@@ -57,12 +57,11 @@ gboolean moat_supervisor_stop (MoatSupervisor *supervisor, const char *name, Moa
                                gpointer user_data, GError **error);
 
 /* Stop NAME if it runs, then start it. */
-gboolean moat_supervisor_restart (MoatSupervisor *supervisor, const char *name,
-                                  MoatDoneFunc done, gpointer user_data, GError **error);
+gboolean moat_supervisor_restart (MoatSupervisor *supervisor, const char *name, MoatDoneFunc done,
+                                  gpointer user_data, GError **error);
 
 /* Stop everything (daemon shutdown); DONE when the last one is gone. */
-void moat_supervisor_stop_all (MoatSupervisor *supervisor, MoatDoneFunc done,
-                               gpointer user_data);
+void moat_supervisor_stop_all (MoatSupervisor *supervisor, MoatDoneFunc done, gpointer user_data);
 
 /* {"sandboxes":[{...}, ...]} for every installed sandbox. */
 char *moat_supervisor_list_json (MoatSupervisor *supervisor);

@@ -8,7 +8,7 @@ control (MoatCli *cli, const char *verb, const char *done_text)
   g_autoptr (GError) error = NULL;
   g_autofree char *code = NULL;
   g_autoptr (JsonNode) reply
-      = moat_cli_call (cli, verb, (const char *const *) cli->args, &code, &error);
+      = moat_cli_call (cli, verb, (const char *const *)cli->args, &code, &error);
   if (reply == NULL)
     return moat_cli_fail (error, code);
   if (cli->json)

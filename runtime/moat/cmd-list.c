@@ -16,14 +16,14 @@ void moat_cli_print_sandbox_table (JsonArray *sandboxes);
 void
 moat_cli_print_sandbox_table (JsonArray *sandboxes)
 {
-  printf ("%-20s %-12s %-7s %-9s %-10s %-8s %s\n", "NAME", "VERSION", "BACKEND", "STATE",
-          "HEALTH", "PID", "RESTARTS");
+  printf ("%-20s %-12s %-7s %-9s %-10s %-8s %s\n", "NAME", "VERSION", "BACKEND", "STATE", "HEALTH",
+          "PID", "RESTARTS");
   for (guint i = 0; i < json_array_get_length (sandboxes); i++)
     {
       JsonObject *sandbox = json_array_get_object_element (sandboxes, i);
       gint64 pid = json_object_get_int_member_with_default (sandbox, "pid", 0);
-      g_autofree char *pid_text = pid > 0 ? g_strdup_printf ("%" G_GINT64_FORMAT, pid)
-                                          : g_strdup ("-");
+      g_autofree char *pid_text
+          = pid > 0 ? g_strdup_printf ("%" G_GINT64_FORMAT, pid) : g_strdup ("-");
       printf ("%-20s %-12s %-7s %-9s %-10s %-8s %" G_GINT64_FORMAT "\n",
               member_string (sandbox, "name"), member_string (sandbox, "version"),
               member_string (sandbox, "backend"), member_string (sandbox, "state"),

@@ -22,7 +22,7 @@ copy_out (int fd)
         return FALSE;
       if (n == 0)
         return TRUE;
-      if (fwrite (buf, 1, (size_t) n, stdout) != (size_t) n)
+      if (fwrite (buf, 1, (size_t)n, stdout) != (size_t)n)
         return FALSE;
     }
 }
@@ -65,17 +65,18 @@ moat_cmd_logs (MoatCli *cli)
   g_autoptr (GError) error = NULL;
   const char *const args[] = { name, NULL };
   g_autoptr (JsonNode) reply = moat_cli_call (cli, "status", args, NULL, &error);
-  const char *log = reply ? json_object_get_string_member_with_default (
-                        json_node_get_object (reply), "log", NULL)
-                          : NULL;
+  const char *log
+      = reply
+            ? json_object_get_string_member_with_default (json_node_get_object (reply), "log", NULL)
+            : NULL;
   gboolean journal = log != NULL ? g_str_has_prefix (log, "journal")
                                  : access ("/run/systemd/journal/stdout", W_OK) == 0;
   if (journal)
     {
       g_autofree char *match = g_strdup_printf ("SYSLOG_IDENTIFIER=%s", name);
-      const char *argv[] = { "journalctl", "--no-pager", "-o", "cat", match,
-                             cli->follow ? "-f" : NULL, NULL };
-      execvp (argv[0], (char *const *) argv);
+      const char *argv[]
+          = { "journalctl", "--no-pager", "-o", "cat", match, cli->follow ? "-f" : NULL, NULL };
+      execvp (argv[0], (char *const *)argv);
       fprintf (stderr, "moat: run journalctl: %s\n", g_strerror (errno));
       return MOAT_EXIT_FAILED;
     }

@@ -65,14 +65,14 @@ print_sandbox (JsonObject *sandbox)
   if (limits != NULL)
     {
       gint64 memory = json_object_get_int_member_with_default (limits, "memory_bytes", 0);
-      g_autofree char *memory_text = memory > 0 ? g_format_size_full (memory, G_FORMAT_SIZE_IEC_UNITS)
-                                                : g_strdup ("unlimited");
+      g_autofree char *memory_text = memory > 0
+                                         ? g_format_size_full (memory, G_FORMAT_SIZE_IEC_UNITS)
+                                         : g_strdup ("unlimited");
       printf ("  limits:       memory %s, cpu weight %" G_GINT64_FORMAT ", pids %" G_GINT64_FORMAT
               "%s%s\n",
               memory_text, json_object_get_int_member_with_default (limits, "cpu_weight", 0),
               json_object_get_int_member_with_default (limits, "pids", 0),
-              json_object_get_boolean_member_with_default (limits, "enforced", FALSE) ? ""
-                                                                                       : "; ",
+              json_object_get_boolean_member_with_default (limits, "enforced", FALSE) ? "" : "; ",
               json_object_get_boolean_member_with_default (limits, "enforced", FALSE)
                   ? ""
                   : text (limits, "note"));
@@ -86,7 +86,7 @@ moat_cmd_status (MoatCli *cli)
   g_autoptr (GError) error = NULL;
   g_autofree char *code = NULL;
   g_autoptr (JsonNode) reply
-      = moat_cli_call (cli, "status", (const char *const *) cli->args, &code, &error);
+      = moat_cli_call (cli, "status", (const char *const *)cli->args, &code, &error);
   if (reply == NULL)
     return moat_cli_fail (error, code);
   if (cli->json)

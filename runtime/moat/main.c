@@ -31,7 +31,8 @@ static const Verb verbs[] = {
   { "start", 1, 1, FLAG_JSON, moat_cmd_start, "NAME", "start a sandbox and wait until it runs" },
   { "stop", 1, 1, FLAG_JSON, moat_cmd_stop, "NAME",
     "stop a sandbox (SIGTERM, then SIGKILL after its StopTimeout)" },
-  { "restart", 1, 1, FLAG_JSON, moat_cmd_restart, "NAME", "stop a sandbox if it runs, then start it" },
+  { "restart", 1, 1, FLAG_JSON, moat_cmd_restart, "NAME",
+    "stop a sandbox if it runs, then start it" },
   { "logs", 1, 1, FLAG_FOLLOW, moat_cmd_logs, "NAME", "a sandbox's output; -f to follow" },
 };
 
@@ -57,7 +58,9 @@ static void
 verb_usage (FILE *out, const Verb *verb)
 {
   fprintf (out, "Usage: moat %s%s %s\n\n%s\n", verb->name,
-           verb->flags & FLAG_JSON ? " [--json]" : verb->flags & FLAG_FOLLOW ? " [-f]" : "",
+           verb->flags & FLAG_JSON     ? " [--json]"
+           : verb->flags & FLAG_FOLLOW ? " [-f]"
+                                       : "",
            verb->args_help, verb->summary);
 }
 
@@ -149,7 +152,7 @@ main (int argc, char **argv)
       verb_usage (stderr, verb);
       return MOAT_EXIT_USAGE;
     }
-  if ((int) args->len < verb->min_args || (int) args->len > verb->max_args)
+  if ((int)args->len < verb->min_args || (int)args->len > verb->max_args)
     {
       fprintf (stderr, "moat %s: expected %s\n", verb->name,
                verb->max_args == 0 ? "no arguments" : verb->args_help);
@@ -157,7 +160,7 @@ main (int argc, char **argv)
       return MOAT_EXIT_USAGE;
     }
   g_ptr_array_add (args, NULL);
-  cli.args = (char **) args->pdata;
+  cli.args = (char **)args->pdata;
   return verb->function (&cli);
 }
 
@@ -180,8 +183,8 @@ moat_cli_call (MoatCli *cli, const char *verb, const char *const *args, char **r
   if (error_node != NULL && JSON_NODE_HOLDS_OBJECT (error_node))
     {
       JsonObject *err = json_node_get_object (error_node);
-      const char *message = err ? json_object_get_string_member_with_default (err, "message", "?")
-                                : "?";
+      const char *message
+          = err ? json_object_get_string_member_with_default (err, "message", "?") : "?";
       if (ret_code != NULL && err != NULL)
         *ret_code = g_strdup (json_object_get_string_member_with_default (err, "code", "failed"));
       g_set_error_literal (error, MOAT_ERROR, MOAT_ERROR_FAILED, message);

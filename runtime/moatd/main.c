@@ -34,9 +34,9 @@ on_event (const char *name, int priority, const char *message, gpointer user_dat
   Daemon *daemon = user_data;
   if (daemon->journal)
     {
-      sd_journal_send ("MESSAGE=%s%s%s", name ? name : "", name ? ": " : "", message,
-                       "PRIORITY=%i", priority, "MOAT_SANDBOX=%s", name ? name : "",
-                       "SYSLOG_IDENTIFIER=moatd", NULL);
+      sd_journal_send ("MESSAGE=%s%s%s", name ? name : "", name ? ": " : "", message, "PRIORITY=%i",
+                       priority, "MOAT_SANDBOX=%s", name ? name : "", "SYSLOG_IDENTIFIER=moatd",
+                       NULL);
       return;
     }
   g_autoptr (GDateTime) now = g_date_time_new_now_local ();
@@ -185,8 +185,8 @@ main (int argc, char **argv)
     .nspawn_path = "/usr/bin/systemd-nspawn",
     .nsenter_path = "/usr/bin/nsenter",
     .cgroup_manager = cgroup_manager ? cgroup_manager : pick_cgroup_manager (booted),
-    .restart_base_ms = (guint) restart_delay_ms,
-    .restart_max_ms = (guint) restart_max_ms,
+    .restart_base_ms = (guint)restart_delay_ms,
+    .restart_max_ms = (guint)restart_max_ms,
     .use_journal = daemon.journal,
     .selinux = moat_selinux_enabled (),
     .systemd_booted = booted,

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Every sandbox gets the confinement floor, whichever backend runs it: the probe program
 # reports from inside what it finds, and the test asserts each part of DESIGN.md section 4.
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # Device nodes owned by host root, mode 0660 (as a USB serial stick would be): one declared

@@ -1,6 +1,7 @@
 #!/bin/bash
 # A hostile integration tries forbidden things from inside each backend; every attempt must
 # be refused. Its own TAP lines name each attempt; this test re-reports them per backend.
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 sleep 1000 &

@@ -1,6 +1,7 @@
 #!/bin/bash
 # moatd supervises: restarts a crashing sandbox with growing delays, stops cleanly (SIGTERM,
 # then SIGKILL), and 200 start/stop cycles leave no process, mount, fd or state behind.
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 install_sandbox crasher <<'EOF2'
@@ -52,7 +53,7 @@ pid=$(field_of polite pid)
 check "start returns with the sandbox running" test "$(state_of polite)" = running
 check "the sandbox's init is moatd's own child (no monitor process beside it)" \
   test "$(ps -o ppid= -p "$pid" | tr -d ' ')" = "$MOATD_PID"
-check "no crun process stays after the start" sh -c "! pgrep -x crun >/dev/null"
+check "no crun process stays after the start" sh -c "! pgrep -f '^[^ ]*crun --root $RUN/crun' >/dev/null"
 moat stop polite >/dev/null
 check "SIGTERM stops a sandbox that handles it" grep -q 'got TERM' "$LOGS/polite.log"
 check "no process of the stopped sandbox is left" sh -c "! kill -0 $pid 2>/dev/null"

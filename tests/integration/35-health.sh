@@ -1,6 +1,7 @@
 #!/bin/bash
 # Health checks run inside the sandbox, confined like it, and their verdict reaches
 # `moat status`; a Required sandbox that is not healthy is counted against the system.
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 for backend in crun nspawn; do

@@ -1,5 +1,6 @@
 #!/bin/bash
 # The local API refuses what it should and survives hostile clients.
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 start_moatd --no-start

@@ -1,5 +1,6 @@
 #!/bin/bash
 # What a person at the command line relies on: help, exit codes, clear refusals.
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 install_sandbox web <<'EOF2'

@@ -1,6 +1,7 @@
 #!/bin/bash
 # moatd speaks systemd's notify protocol (Type=notify, WatchdogSec=): READY=1 once it has
 # started the sandboxes, WATCHDOG=1 at half the watchdog interval, STOPPING=1 on SIGTERM.
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 install_sandbox idle <<'EOF2'

@@ -33,6 +33,7 @@ trap cleanup EXIT
 
 moat() { "$MOAT" --run-dir "$RUN" --log-dir "$LOGS" "$@"; }
 
+# shellcheck disable=SC2120 # extra moatd options are optional
 # Start moatd the way this host allows crun to run: in a private mount namespace with
 # cgroup2 on /sys/fs/cgroup and no cgroup manager (DESIGN.md section 7).
 start_moatd() {
@@ -42,8 +43,8 @@ start_moatd() {
     --cgroup-manager=disabled --no-journal --restart-delay-ms "${RESTART_DELAY_MS:-200}" \
     "$@" 2>>"$TESTDIR/moatd.log" &
   MOATD_PID=$!
-  local i
-  for i in $(seq 100); do
+  local _
+  for _ in $(seq 100); do
     [ -S "$RUN/moatd.sock" ] && moat list >/dev/null 2>&1 && return 0
     sleep 0.1
   done
@@ -81,8 +82,8 @@ install_sandbox() {
 wait_for() {
   local seconds=$2
   shift 2
-  local i
-  for i in $(seq $((seconds * 10))); do
+  local _
+  for _ in $(seq $((seconds * 10))); do
     "$@" && return 0
     sleep 0.1
   done

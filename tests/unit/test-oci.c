@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <linux/capability.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -486,7 +487,71 @@ argv_has_prefix (GStrv argv, const char *prefix)
 
 #define assert_argv_has(argv, value) g_assert_cmpint (argv_index ((argv), (value)), >=, 0)
 
-/* The options end at the first "--"; what follows is moat-init's command line. */
+/* Every capability by name, with its number from the kernel's header. */
+#define CAPABILITY(name)                                                                           \
+  {                                                                                                \
+#name, name                                                                                    \
+  }
+static const struct
+{
+  const char *name;
+  int number;
+} kernel_capabilities[] = {
+  CAPABILITY (CAP_CHOWN),
+  CAPABILITY (CAP_DAC_OVERRIDE),
+  CAPABILITY (CAP_DAC_READ_SEARCH),
+  CAPABILITY (CAP_FOWNER),
+  CAPABILITY (CAP_FSETID),
+  CAPABILITY (CAP_KILL),
+  CAPABILITY (CAP_SETGID),
+  CAPABILITY (CAP_SETUID),
+  CAPABILITY (CAP_SETPCAP),
+  CAPABILITY (CAP_LINUX_IMMUTABLE),
+  CAPABILITY (CAP_NET_BIND_SERVICE),
+  CAPABILITY (CAP_NET_BROADCAST),
+  CAPABILITY (CAP_NET_ADMIN),
+  CAPABILITY (CAP_NET_RAW),
+  CAPABILITY (CAP_IPC_LOCK),
+  CAPABILITY (CAP_IPC_OWNER),
+  CAPABILITY (CAP_SYS_MODULE),
+  CAPABILITY (CAP_SYS_RAWIO),
+  CAPABILITY (CAP_SYS_CHROOT),
+  CAPABILITY (CAP_SYS_PTRACE),
+  CAPABILITY (CAP_SYS_PACCT),
+  CAPABILITY (CAP_SYS_ADMIN),
+  CAPABILITY (CAP_SYS_BOOT),
+  CAPABILITY (CAP_SYS_NICE),
+  CAPABILITY (CAP_SYS_RESOURCE),
+  CAPABILITY (CAP_SYS_TIME),
+  CAPABILITY (CAP_SYS_TTY_CONFIG),
+  CAPABILITY (CAP_MKNOD),
+  CAPABILITY (CAP_LEASE),
+  CAPABILITY (CAP_AUDIT_WRITE),
+  CAPABILITY (CAP_AUDIT_CONTROL),
+  CAPABILITY (CAP_SETFCAP),
+  CAPABILITY (CAP_MAC_OVERRIDE),
+  CAPABILITY (CAP_MAC_ADMIN),
+  CAPABILITY (CAP_SYSLOG),
+  CAPABILITY (CAP_WAKE_ALARM),
+  CAPABILITY (CAP_BLOCK_SUSPEND),
+  CAPABILITY (CAP_AUDIT_READ),
+  CAPABILITY (CAP_PERFMON),
+  CAPABILITY (CAP_BPF),
+  CAPABILITY (CAP_CHECKPOINT_RESTORE),
+};
+
+static int
+kernel_capability_number (const char *name)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (kernel_capabilities); i++)
+    if (g_str_equal (kernel_capabilities[i].name, name))
+      return kernel_capabilities[i].number;
+  g_assert_not_reached ();
+}
+
+/* The options end at the first "--"; what follows is moat-init's command line: the cgroup
+ * file system nspawn mounts writable is unmounted, and exactly the manifest's capabilities
+ * are kept, by the kernel's numbers. */
 static void
 assert_payload (GStrv argv, const MoatManifest *manifest)
 {
@@ -496,9 +561,15 @@ assert_payload (GStrv argv, const MoatManifest *manifest)
   g_assert_cmpstr (payload[0], ==, MOAT_NSPAWN_INIT_PATH);
   g_assert_cmpstr (payload[1], ==, "--seccomp");
   g_assert_cmpstr (payload[2], ==, MOAT_NSPAWN_BPF_PATH);
-  gint next = 3;
-  if (manifest->capabilities[0] != NULL)
-    g_assert_cmpstr (payload[next++], ==, "--keep-caps");
+  g_assert_cmpstr (payload[3], ==, "--unmount");
+  g_assert_cmpstr (payload[4], ==, "/sys/fs/cgroup");
+  gint next = 5;
+  for (char **cap = manifest->capabilities; *cap != NULL; cap++)
+    {
+      g_autofree char *number = g_strdup_printf ("%d", kernel_capability_number (*cap));
+      g_assert_cmpstr (payload[next++], ==, "--keep-cap");
+      g_assert_cmpstr (payload[next++], ==, number);
+    }
   if (manifest->user != 0)
     {
       g_autofree char *id = g_strdup_printf ("%u", manifest->user);
@@ -511,6 +582,36 @@ assert_payload (GStrv argv, const MoatManifest *manifest)
   /* Exec= arrives as the same vector: no element was joined, split or quoted. */
   g_assert_true (
       g_strv_equal ((const char *const *)payload + next + 1, (const char *const *)manifest->exec));
+}
+
+static char **
+option_list (GStrv argv, const char *option)
+{
+  for (gint i = 0; argv[i] != NULL; i++)
+    if (g_str_has_prefix (argv[i], option))
+      return g_strsplit (argv[i] + strlen (option), ",", -1);
+  return NULL;
+}
+
+/* nspawn leaves exactly KEEP in the bounding set: --capability= names them and
+ * --drop-capability= every other one (never "all", which would drop KEEP too). */
+static void
+assert_nspawn_keeps (GStrv argv, const char *const *keep)
+{
+  g_auto (GStrv) kept = option_list (argv, "--capability=");
+  g_auto (GStrv) dropped = option_list (argv, "--drop-capability=");
+  g_assert_nonnull (kept);
+  g_assert_nonnull (dropped);
+  g_assert_cmpuint (g_strv_length (kept), ==, g_strv_length ((char **)keep));
+  g_assert_cmpuint (g_strv_length (dropped), ==,
+                    G_N_ELEMENTS (kernel_capabilities) - g_strv_length ((char **)keep));
+  for (gsize i = 0; i < G_N_ELEMENTS (kernel_capabilities); i++)
+    {
+      const char *name = kernel_capabilities[i].name;
+      gboolean wanted = g_strv_contains (keep, name);
+      g_assert_cmpint (g_strv_contains ((const char *const *)kept, name), ==, wanted);
+      g_assert_cmpint (g_strv_contains ((const char *const *)dropped, name), ==, !wanted);
+    }
 }
 
 static void
@@ -533,7 +634,6 @@ test_nspawn_argv_keeps_the_floor (void)
     "--private-network",
     "--read-only",
     "--no-new-privileges=yes",
-    "--drop-capability=all",
     "--as-pid2",
     "--timezone=off",
     "--resolv-conf=off",
@@ -564,8 +664,9 @@ test_nspawn_argv_keeps_the_floor (void)
   /* Without systemd there is no scope for limits; no SELinux flags when it is off. */
   g_assert_false (argv_has_prefix (argv, "--property="));
   g_assert_false (argv_has_prefix (argv, "--selinux"));
-  g_assert_false (argv_has_prefix (argv, "--capability="));
   g_assert_false (argv_has_prefix (argv, "--inaccessible="));
+  /* Only moat-init's own working set, which it drops before exec (assert_payload). */
+  assert_nspawn_keeps (argv, (const char *const[]){ "CAP_SETPCAP", "CAP_SYS_ADMIN", NULL });
   assert_payload (argv, manifest);
 
   /* Nothing runs through a shell: the only shell-looking words are the manifest's own. */
@@ -598,17 +699,8 @@ test_nspawn_limits_go_to_the_scope (void)
   assert_payload (argv, manifest);
 }
 
-static char **
-dropped_capabilities (GStrv argv)
-{
-  for (gint i = 0; argv[i] != NULL; i++)
-    if (g_str_has_prefix (argv[i], "--drop-capability="))
-      return g_strsplit (argv[i] + strlen ("--drop-capability="), ",", -1);
-  return NULL;
-}
-
-/* Named capabilities survive (--drop-capability=all would also drop them) and moat-init is
- * told to keep them; nothing else is kept. */
+/* Named capabilities survive nspawn beside moat-init's working set, and moat-init is told to
+ * keep only them (assert_payload): never CAP_SYS_ADMIN or CAP_SETPCAP. */
 static void
 test_nspawn_named_capabilities (void)
 {
@@ -619,16 +711,35 @@ test_nspawn_named_capabilities (void)
   g_auto (GStrv) argv = moat_nspawn_argv (&spec, INIT, BPF, FALSE, &error);
   g_assert_no_error (error);
 
-  g_assert_cmpint (argv_index (argv, "--drop-capability=all"), ==, -1);
-  assert_argv_has (argv, "--capability=CAP_NET_BIND_SERVICE,CAP_NET_RAW");
-  g_auto (GStrv) dropped = dropped_capabilities (argv);
-  g_assert_nonnull (dropped);
-  g_assert_cmpuint (g_strv_length (dropped), ==, 41 - 2);
-  g_assert_true (g_strv_contains ((const char *const *)dropped, "CAP_SYS_ADMIN"));
-  g_assert_true (g_strv_contains ((const char *const *)dropped, "CAP_NET_ADMIN"));
-  g_assert_true (g_strv_contains ((const char *const *)dropped, "CAP_SETUID"));
-  g_assert_false (g_strv_contains ((const char *const *)dropped, "CAP_NET_RAW"));
+  assert_nspawn_keeps (argv, (const char *const[]){ "CAP_NET_BIND_SERVICE", "CAP_NET_RAW",
+                                                    "CAP_SETPCAP", "CAP_SYS_ADMIN", NULL });
   assert_payload (argv, manifest);
+}
+
+/* moat-init is told capabilities by number: each name maps to the kernel's own number. */
+static void
+test_nspawn_capability_numbers (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (kernel_capabilities); i++)
+    {
+      char *one[] = { (char *)kernel_capabilities[i].name, NULL };
+      g_autoptr (TestManifest) manifest = test_manifest_new (FALSE);
+      manifest->capabilities = one;
+      MoatSandboxSpec spec = test_spec (manifest, MOAT_ARCH_X86_64, FALSE, 0);
+      g_autoptr (GError) error = NULL;
+      g_auto (GStrv) argv = moat_nspawn_argv (&spec, INIT, BPF, FALSE, &error);
+      g_assert_no_error (error);
+      assert_payload (argv, manifest);
+    }
+
+  char *unknown[] = { "CAP_FLY", NULL };
+  g_autoptr (TestManifest) manifest = test_manifest_new (FALSE);
+  manifest->capabilities = unknown;
+  MoatSandboxSpec spec = test_spec (manifest, MOAT_ARCH_X86_64, FALSE, 0);
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) argv = moat_nspawn_argv (&spec, INIT, BPF, FALSE, &error);
+  g_assert_null (argv);
+  g_assert_error (error, MOAT_ERROR, MOAT_ERROR_INVALID);
 }
 
 /* A non-root user: nspawn leaves moat-init exactly what it needs to switch and then drop
@@ -642,10 +753,9 @@ test_nspawn_non_root_user (void)
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) argv = moat_nspawn_argv (&spec, INIT, BPF, FALSE, &error);
   g_assert_no_error (error);
-  assert_argv_has (argv, "--capability=CAP_SETUID,CAP_SETGID,CAP_SETPCAP");
-  g_auto (GStrv) dropped = dropped_capabilities (argv);
-  g_assert_cmpuint (g_strv_length (dropped), ==, 41 - 3);
-  g_assert_cmpint (argv_index (argv, "--keep-caps"), ==, -1);
+  assert_nspawn_keeps (argv, (const char *const[]){ "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP",
+                                                    "CAP_SYS_ADMIN", NULL });
+  g_assert_cmpint (argv_index (argv, "--keep-cap"), ==, -1);
   assert_payload (argv, manifest);
 
   /* Capabilities for a non-root user cannot cross moat-init's uid switch: refused. */
@@ -735,6 +845,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nspawn/argv-keeps-the-floor", test_nspawn_argv_keeps_the_floor);
   g_test_add_func ("/nspawn/limits-go-to-the-scope", test_nspawn_limits_go_to_the_scope);
   g_test_add_func ("/nspawn/named-capabilities", test_nspawn_named_capabilities);
+  g_test_add_func ("/nspawn/capability-numbers", test_nspawn_capability_numbers);
   g_test_add_func ("/nspawn/non-root-user", test_nspawn_non_root_user);
   g_test_add_func ("/nspawn/escapes-bind-paths", test_nspawn_escapes_bind_paths);
   g_test_add_func ("/nspawn/masks-with-inaccessible-dir", test_nspawn_masks_with_inaccessible_dir);
