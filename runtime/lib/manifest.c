@@ -6,6 +6,8 @@
 
 #include "manifest.h"
 
+#include "capability.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -38,23 +40,6 @@ const char *const moat_manifest_allowed_capabilities[] = {
   "CAP_CHOWN",  "CAP_DAC_OVERRIDE",     "CAP_FOWNER",  "CAP_KILL", "CAP_SETGID",
   "CAP_SETUID", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", NULL,
 };
-
-/* Every capability Linux defines (through CAP_CHECKPOINT_RESTORE, 40), so that a real name a
- * sandbox may not have is told apart from a typo. */
-/* clang-format off */
-static const char *const linux_capabilities[] = {
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-  "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-  "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-  "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-  "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-  "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-  "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-  "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-  "CAP_CHECKPOINT_RESTORE",
-  NULL,
-};
-/* clang-format on */
 
 typedef enum
 {
@@ -619,10 +604,10 @@ parse_capabilities (Parser *p, const char *value, GError **error)
   g_auto (GStrv) words = split_words (value);
   for (char **cap = words; *cap != NULL; cap++)
     {
-      if (!g_strv_contains (linux_capabilities, *cap))
+      if (!g_strv_contains (moat_capability_names, *cap))
         {
           g_autofree char *upper = g_ascii_strup (*cap, -1);
-          if (g_strv_contains (linux_capabilities, upper))
+          if (g_strv_contains (moat_capability_names, upper))
             return invalid (p, error, "'%s' is not a capability (names are upper case: %s)", *cap,
                             upper);
           return invalid (p, error, "'%s' is not a Linux capability", *cap);

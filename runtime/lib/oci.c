@@ -4,6 +4,8 @@
  * manifest only adds devices, named capabilities, syscalls and environment. */
 #include "oci.h"
 
+#include "capability.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -40,23 +42,6 @@ static const char *const nspawn_extra_masked_paths[] = {
   "/proc/acpi", "/proc/asound", "/proc/latency_stats", "/proc/timer_stats", "/proc/sched_debug",
   "/proc/scsi", NULL,
 };
-
-/* Every capability systemd-nspawn 252 knows (0..CAP_CHECKPOINT_RESTORE), indexed by number,
- * for the list it is told to drop: --drop-capability=all would also drop those named with
- * --capability=. */
-/* clang-format off */
-static const char *const all_capabilities[] = {
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-  "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-  "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-  "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-  "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-  "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-  "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-  "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-  "CAP_CHECKPOINT_RESTORE", NULL,
-};
-/* clang-format on */
 
 /* What moat-init itself needs, and drops before exec: CAP_SYS_ADMIN to unmount the cgroup file
  * system nspawn mounts writable (NSPAWN_CGROUP_PATH), CAP_SETPCAP to empty the bounding set. */
@@ -457,23 +442,13 @@ has_capabilities (const MoatManifest *manifest)
   return manifest->capabilities != NULL && manifest->capabilities[0] != NULL;
 }
 
-/* The capability's number (its index in all_capabilities), or -1. */
-static gint
-capability_number (const char *name)
-{
-  for (gint i = 0; all_capabilities[i] != NULL; i++)
-    if (g_str_equal (all_capabilities[i], name))
-      return i;
-  return -1;
-}
-
 /* moat-init can keep named capabilities (--keep-cap) or switch to a non-root user, not both:
  * the kernel clears them at the switch, and nspawn cannot make them ambient for it. */
 static gboolean
 check_nspawn_capabilities (const MoatManifest *manifest, GError **error)
 {
   for (char **cap = manifest->capabilities; cap != NULL && *cap != NULL; cap++)
-    if (capability_number (*cap) < 0)
+    if (moat_capability_number (*cap) < 0)
       {
         g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
                      "sandbox '%s': '%s' is not a capability nspawn knows", manifest->name, *cap);
@@ -497,7 +472,7 @@ add_nspawn_capabilities (GPtrArray *argv, const MoatManifest *manifest)
 {
   g_autoptr (GPtrArray) keep = g_ptr_array_new ();
   g_autoptr (GPtrArray) drop = g_ptr_array_new ();
-  for (const char *const *cap = all_capabilities; *cap != NULL; cap++)
+  for (const char *const *cap = moat_capability_names; *cap != NULL; cap++)
     {
       gboolean kept = g_strv_contains (init_capabilities, *cap)
                       || (manifest->user != 0 && g_strv_contains (init_switch_capabilities, *cap))
@@ -637,7 +612,7 @@ add_nspawn_payload (GPtrArray *argv, const MoatManifest *manifest)
   for (char **cap = manifest->capabilities; cap != NULL && *cap != NULL; cap++)
     {
       add (argv, "--keep-cap");
-      add (argv, "%d", capability_number (*cap));
+      add (argv, "%d", moat_capability_number (*cap));
     }
   /* Root inside needs no switch, and so no CAP_SETUID/CAP_SETGID (see above). */
   if (manifest->user != 0)

@@ -80,6 +80,19 @@ error_code_name (const GError *error)
     }
 }
 
+gboolean
+moat_proto_socket_address (const char *socket_path, struct sockaddr_un *addr, GError **error)
+{
+  memset (addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  if (strlen (socket_path) >= sizeof addr->sun_path)
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID, "socket path too long: %s",
+                        socket_path),
+           FALSE;
+  strcpy (addr->sun_path, socket_path);
+  return TRUE;
+}
+
 char *
 moat_proto_error_reply (const GError *error)
 {
@@ -113,12 +126,9 @@ write_all (int fd, const char *data, gsize len, GError **error)
 char *
 moat_proto_call (const char *socket_path, const char *verb, const char *const *args, GError **error)
 {
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  if (strlen (socket_path) >= sizeof addr.sun_path)
-    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID, "socket path too long: %s",
-                        socket_path),
-           NULL;
-  strcpy (addr.sun_path, socket_path);
+  struct sockaddr_un addr;
+  if (!moat_proto_socket_address (socket_path, &addr, error))
+    return NULL;
 
   int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)

@@ -25,6 +25,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (MoatRequest, moat_request_free)
  * non-ASCII, empty words and too many words. */
 MoatRequest *moat_request_parse (const char *line, gsize len, GError **error);
 
+/* Fill ADDR for SOCKET_PATH; refuses a path too long for sun_path. */
+struct sockaddr_un;
+gboolean moat_proto_socket_address (const char *socket_path, struct sockaddr_un *addr,
+                                    GError **error);
+
 /* The JSON error object for ERROR. */
 char *moat_proto_error_reply (const GError *error);
 

@@ -256,12 +256,9 @@ on_accept (int fd, GIOCondition condition, gpointer user_data)
 MoatServer *
 moat_server_new (const char *socket_path, MoatSupervisor *supervisor, GError **error)
 {
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  if (strlen (socket_path) >= sizeof addr.sun_path)
-    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID, "socket path too long: %s",
-                        socket_path),
-           NULL;
-  strcpy (addr.sun_path, socket_path);
+  struct sockaddr_un addr;
+  if (!moat_proto_socket_address (socket_path, &addr, error))
+    return NULL;
 
   g_autoptr (MoatServer) server = g_new0 (MoatServer, 1);
   server->socket_path = g_strdup (socket_path);
