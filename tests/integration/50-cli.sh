@@ -58,12 +58,14 @@ Exec=/bin/sh -c "trap 'exit 0' TERM; echo hello-from-chatty; while :; do sleep 0
 EOF2
 moat start chatty >/dev/null
 check "moat logs shows a sandbox's output" wait_for logs 10 sh -c "$MOAT --run-dir $RUN --log-dir $LOGS logs chatty | grep -q hello-from-chatty"
-moat logs chatty -f >"$TESTDIR/follow.out" 2>&1 &
+# Started directly (not through the moat() wrapper) so $! is the follower itself.
+"$MOAT" --run-dir "$RUN" --log-dir "$LOGS" logs chatty -f >"$TESTDIR/follow.out" 2>&1 &
 follower=$!
 sleep 1
 before=$(grep -c tick "$TESTDIR/follow.out" || true)
 sleep 1.5
 after=$(grep -c tick "$TESTDIR/follow.out" || true)
 kill "$follower" 2>/dev/null || true
+wait "$follower" 2>/dev/null || true
 check "moat logs -f follows new output ($before -> $after lines)" test "$after" -gt "$before"
 moat stop chatty >/dev/null
