@@ -5,7 +5,7 @@ BUILD ?= build
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 
-LIB_PKGS := glib-2.0 libseccomp libselinux libsystemd libacl
+LIB_PKGS := glib-2.0 libseccomp libselinux libsystemd libacl libsodium ostree-1
 CLI_PKGS := $(LIB_PKGS) json-glib-1.0
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
@@ -21,7 +21,7 @@ endif
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) -fPIE $(CFLAGS) \
 	-iquote runtime/lib $(shell $(PKG_CONFIG) --cflags $(CLI_PKGS))
-LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(HARDEN) $(LDFLAGS)
+LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(HARDEN) $(LDFLAGS)
 LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS))
 CLI_LIBS := $(shell $(PKG_CONFIG) --libs $(CLI_PKGS))
 
@@ -33,7 +33,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/te
 # Static programs that run inside sandboxes (tests) or are bound into them (moat-init).
 STATIC_BINS := $(BUILD)/moat-init $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/*.c))
 
-PROGRAMS := $(BUILD)/moatd $(BUILD)/moat $(BUILD)/moat-init
+PROGRAMS := $(BUILD)/moatd $(BUILD)/moat $(BUILD)/moat-init $(BUILD)/moat-sign
 
 .PHONY: all deps check check-unit check-integration check-sanitize fuzz bench format format-check lint demo clean install
 
@@ -55,6 +55,10 @@ $(BUILD)/moatd: $(MOATD_OBJS) $(BUILD)/libmoat.a
 
 $(BUILD)/moat: $(MOAT_OBJS) $(BUILD)/libmoat.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CLI_LIBS)
+
+# Build-host tools (tree/): thin mains over the same library.
+$(BUILD)/moat-sign: $(BUILD)/tree/moat-sign/main.o $(BUILD)/libmoat.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
 
 # moat-init and the test programs are linked statically so they run inside any root.
 $(BUILD)/moat-init: runtime/moat-init/main.c
@@ -109,7 +113,7 @@ bench: deps all-tests
 demo: deps all-tests
 	tests/demo $(BUILD)
 
-SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find runtime tests -name '*.[ch]')
+SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null || find runtime tests -name '*.[ch]')
 format:
 	clang-format -i $(SOURCES)
 
@@ -123,7 +127,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Iruntime/lib -D_GNU_SOURCE $(CPPCHECK_DEFS) runtime
 	shellcheck -x ci/install-deps .ci/run tests/run tests/demo tests/integration/*.sh \
-		tests/integration/make-rootfs
+		tests/integration/make-rootfs tests/bench/run
 
 clean:
 	rm -rf build build-asan

@@ -9,8 +9,9 @@
 
 enum
 {
-  FLAG_JSON = 1 << 0,   /* takes --json */
-  FLAG_FOLLOW = 1 << 1, /* takes -f/--follow */
+  FLAG_JSON = 1 << 0,     /* takes --json */
+  FLAG_FOLLOW = 1 << 1,   /* takes -f/--follow */
+  FLAG_SUBVERBS = 1 << 2, /* has sub-verbs: every word after it is its own to parse */
 };
 
 typedef struct
@@ -34,6 +35,8 @@ static const Verb verbs[] = {
   { "restart", 1, 1, FLAG_JSON, moat_cmd_restart, "NAME",
     "stop a sandbox if it runs, then start it" },
   { "logs", 1, 1, FLAG_FOLLOW, moat_cmd_logs, "NAME", "a sandbox's output; -f to follow" },
+  { "remote", 1, -1, FLAG_SUBVERBS, moat_cmd_remote, "SUBVERB ...",
+    "WireGuard access to the hub: enable, add-peer, remove-peer, show, disable" },
 };
 
 static void
@@ -67,12 +70,16 @@ verb_usage (FILE *out, const Verb *verb)
 static int
 completion (void)
 {
+  g_autofree char *remote_subverbs = moat_cmd_remote_subverbs ();
   printf ("_moat() {\n  local verbs=\"");
   for (gsize i = 0; i < G_N_ELEMENTS (verbs); i++)
     printf ("%s%s", i ? " " : "", verbs[i].name);
   printf ("\"\n  if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
           "    mapfile -t COMPREPLY < <(compgen -W \"$verbs\" -- \"${COMP_WORDS[1]}\")\n"
-          "  else\n"
+          "  elif [ \"$COMP_CWORD\" -eq 2 ] && [ \"${COMP_WORDS[1]}\" = remote ]; then\n"
+          "    mapfile -t COMPREPLY < <(compgen -W \"%s\" -- \"${COMP_WORDS[2]}\")\n",
+          remote_subverbs);
+  printf ("  else\n"
           "    mapfile -t COMPREPLY < <(compgen -W \"$(moat list --json 2>/dev/null"
           " | grep -o '\"name\":\"[^\"]*\"' | cut -d'\"' -f4)\" -- \"${COMP_WORDS[COMP_CWORD]}\")\n"
           "  fi\n}\ncomplete -F _moat moat\n");
@@ -131,6 +138,13 @@ main (int argc, char **argv)
               fprintf (stderr, "moat: unknown verb '%s' (see moat --help)\n", argv[i]);
               return MOAT_EXIT_USAGE;
             }
+          if (verb->flags & FLAG_SUBVERBS)
+            {
+              if (help)
+                g_ptr_array_add (args, "--help");
+              for (i++; i < argc; i++)
+                g_ptr_array_add (args, argv[i]);
+            }
         }
       else
         g_ptr_array_add (args, argv[i]);
@@ -141,18 +155,20 @@ main (int argc, char **argv)
       usage (help ? stdout : stderr);
       return help ? MOAT_EXIT_OK : MOAT_EXIT_USAGE;
     }
-  if (help)
+  if (help && !(verb->flags & FLAG_SUBVERBS))
     {
       verb_usage (stdout, verb);
       return MOAT_EXIT_OK;
     }
-  if ((cli.json && !(verb->flags & FLAG_JSON)) || (cli.follow && !(verb->flags & FLAG_FOLLOW)))
+  if ((cli.json && !(verb->flags & (FLAG_JSON | FLAG_SUBVERBS)))
+      || (cli.follow && !(verb->flags & FLAG_FOLLOW)))
     {
       fprintf (stderr, "moat %s: option not supported here\n", verb->name);
       verb_usage (stderr, verb);
       return MOAT_EXIT_USAGE;
     }
-  if ((int)args->len < verb->min_args || (int)args->len > verb->max_args)
+  if (!(verb->flags & FLAG_SUBVERBS)
+      && ((int)args->len < verb->min_args || (int)args->len > verb->max_args))
     {
       fprintf (stderr, "moat %s: expected %s\n", verb->name,
                verb->max_args == 0 ? "no arguments" : verb->args_help);

@@ -38,3 +38,7 @@ int moat_cmd_start (MoatCli *cli);
 int moat_cmd_stop (MoatCli *cli);
 int moat_cmd_restart (MoatCli *cli);
 int moat_cmd_logs (MoatCli *cli);
+int moat_cmd_remote (MoatCli *cli);
+
+/* The sub-verbs of `moat remote`, space-separated, for shell completion. */
+char *moat_cmd_remote_subverbs (void);

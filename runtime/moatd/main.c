@@ -11,10 +11,10 @@
 
 #include <glib-unix.h>
 #include <linux/magic.h>
-#include <systemd/sd-daemon.h>
-#include <systemd/sd-journal.h>
 
 #include "moat-error.h"
+#include "remote.h"
+#include "sd.h"
 #include "selinux.h"
 #include "server.h"
 #include "supervise.h"
@@ -34,9 +34,9 @@ on_event (const char *name, int priority, const char *message, gpointer user_dat
   Daemon *daemon = user_data;
   if (daemon->journal)
     {
-      sd_journal_send ("MESSAGE=%s%s%s", name ? name : "", name ? ": " : "", message, "PRIORITY=%i",
-                       priority, "MOAT_SANDBOX=%s", name ? name : "", "SYSLOG_IDENTIFIER=moatd",
-                       NULL);
+      g_autofree char *text
+          = g_strdup_printf ("%s%s%s", name ? name : "", name ? ": " : "", message);
+      moat_journal_send (MOAT_JOURNAL_SOCKET, priority, "moatd", name, text, NULL);
       return;
     }
   g_autoptr (GDateTime) now = g_date_time_new_now_local ();
@@ -58,7 +58,7 @@ on_terminate (gpointer user_data)
   if (daemon->stopping)
     return G_SOURCE_CONTINUE;
   daemon->stopping = TRUE;
-  sd_notify (0, "STOPPING=1");
+  moat_sd_notify ("STOPPING=1", NULL);
   on_event (NULL, LOG_INFO, "stopping every sandbox", daemon);
   moat_supervisor_stop_all (daemon->supervisor, on_all_stopped, daemon);
   return G_SOURCE_CONTINUE;
@@ -70,8 +70,9 @@ on_watchdog (gpointer user_data)
   Daemon *daemon = user_data;
   guint running, unhealthy;
   moat_supervisor_counts (daemon->supervisor, &running, &unhealthy);
-  sd_notifyf (0, "WATCHDOG=1\nSTATUS=%u sandboxes running, %u required not healthy", running,
-              unhealthy);
+  g_autofree char *state = g_strdup_printf (
+      "WATCHDOG=1\nSTATUS=%u sandboxes running, %u required not healthy", running, unhealthy);
+  moat_sd_notify (state, NULL);
   return G_SOURCE_CONTINUE;
 }
 
@@ -170,7 +171,7 @@ main (int argc, char **argv)
       return 1;
     }
 
-  gboolean booted = sd_booted () > 0;
+  gboolean booted = moat_sd_booted ();
   Daemon daemon = {
     .journal = !no_journal && access ("/run/systemd/journal/stdout", W_OK) == 0,
   };
@@ -210,16 +211,20 @@ main (int argc, char **argv)
   g_unix_signal_add (SIGTERM, on_terminate, &daemon);
   g_unix_signal_add (SIGINT, on_terminate, &daemon);
   guint64 watchdog_usec = 0;
-  if (sd_watchdog_enabled (0, &watchdog_usec) > 0)
+  if (moat_sd_watchdog_usec (&watchdog_usec))
     g_timeout_add (MAX (watchdog_usec / 2000, 1), on_watchdog, &daemon);
 
   on_event (NULL, LOG_INFO,
             config.selinux ? "ready; SELinux enabled"
                            : "ready; SELinux is not enabled on this host, sandboxes get no labels",
             &daemon);
+  /* Remote access comes back at boot if it was enabled; a failure must not keep sandboxes down. */
+  g_autoptr (GError) remote_error = NULL;
+  if (!moat_remote_restore (MOAT_REMOTE_CONFIG_DIR, &remote_error))
+    on_event (NULL, LOG_ERR, remote_error->message, &daemon);
   if (!no_start)
     moat_supervisor_start_all (supervisor);
-  sd_notify (0, "READY=1");
+  moat_sd_notify ("READY=1", NULL);
   on_watchdog (&daemon);
   g_main_loop_run (daemon.loop);
   g_main_loop_unref (daemon.loop);

@@ -77,7 +77,7 @@ check "200 start/stop cycles all succeed ($failures failed)" test "$failures" -e
 fds1=$(fds_of "$MOATD_PID") mounts1=$(mounts_of "$MOATD_PID") children1=$(children_of "$MOATD_PID")
 diag "after 200 cycles: fds $fds0 -> $fds1, mounts $mounts0 -> $mounts1, children $children0 -> $children1"
 check "200 cycles leak no fd" test "$fds1" = "$fds0"
-check "200 cycles leak no mount" test "$mounts1" = "$mounts0"
+check "200 cycles leak no mount" test "$mounts1" -le "$mounts0"
 check "200 cycles leave no child process" test "$children1" = "$children0"
 check "200 cycles leave no zombie" sh -c "! ps -eo stat=,ppid= | awk '\$1 ~ /^Z/ && \$2 == $MOATD_PID' | grep -q ."
 check "200 cycles leave no state file" test -z "$(find "$RUN/crun" "$RUN/sandboxes" -mindepth 1)"
