@@ -576,6 +576,65 @@ parse_device (Parser *p, const char *value, GError **error)
   return TRUE;
 }
 
+/* [Network] */
+
+/* A flow for Allow= (INTERNET) or Accept=, refused when it overlaps one already declared
+ * under the same key: each packet should be allowed by one line only. */
+static gboolean
+parse_flow (Parser *p, const char *value, gboolean internet, GPtrArray *flows, GError **error)
+{
+  g_autofree char *problem = NULL;
+  g_autoptr (MoatFlow) flow = moat_flow_parse (value, internet, &problem);
+  if (flow == NULL)
+    return invalid (p, error, "%s", problem);
+  for (guint i = 0; i < flows->len; i++)
+    {
+      g_autofree char *earlier = moat_flow_to_string (flows->pdata[i]);
+      g_autofree char *canonical = moat_flow_to_string (flow);
+      if (g_str_equal (earlier, canonical))
+        return invalid (p, error, "'%s' is declared twice", value);
+      if (moat_flow_overlaps (flow, flows->pdata[i]))
+        return invalid (p, error, "'%s' overlaps '%s', declared before", value, earlier);
+    }
+  if (!check_room (p, flows->len, error))
+    return FALSE;
+  g_ptr_array_add (flows, g_steal_pointer (&flow));
+  return TRUE;
+}
+
+static gboolean
+parse_allow (Parser *p, const char *value, GError **error)
+{
+  return parse_flow (p, value, TRUE, p->manifest->network.allow, error);
+}
+
+static gboolean
+parse_accept (Parser *p, const char *value, GError **error)
+{
+  return parse_flow (p, value, FALSE, p->manifest->network.accept, error);
+}
+
+static gboolean
+parse_publish (Parser *p, const char *value, GError **error)
+{
+  g_autofree char *problem = NULL;
+  g_autofree MoatPublish *publish = moat_publish_parse (value, &problem);
+  if (publish == NULL)
+    return invalid (p, error, "%s", problem);
+  GPtrArray *published = p->manifest->network.publish;
+  for (guint i = 0; i < published->len; i++)
+    {
+      const MoatPublish *earlier = published->pdata[i];
+      if (earlier->proto == publish->proto && earlier->host_port == publish->host_port)
+        return invalid (p, error, "hub port %u/%s is published twice", publish->host_port,
+                        publish->proto == MOAT_PROTO_TCP ? "tcp" : "udp");
+    }
+  if (!check_room (p, published->len, error))
+    return FALSE;
+  g_ptr_array_add (published, g_steal_pointer (&publish));
+  return TRUE;
+}
+
 /* [Resources] */
 
 static gboolean
@@ -708,6 +767,9 @@ static const struct Key
   { SECTION_SANDBOX, "Environment", TRUE, parse_environment },
   { SECTION_SANDBOX, "StopTimeout", FALSE, parse_stop_timeout },
   { SECTION_DEVICES, "Device", TRUE, parse_device },
+  { SECTION_NETWORK, "Allow", TRUE, parse_allow },
+  { SECTION_NETWORK, "Accept", TRUE, parse_accept },
+  { SECTION_NETWORK, "Publish", TRUE, parse_publish },
   { SECTION_RESOURCES, "Memory", FALSE, parse_memory },
   { SECTION_RESOURCES, "CPUWeight", FALSE, parse_cpu_weight },
   { SECTION_RESOURCES, "Pids", FALSE, parse_pids },
@@ -752,9 +814,6 @@ unknown_key (Parser *p, const char *name, GError **error)
   if (elsewhere != NULL)
     return invalid (p, error, "unknown key in [%s] (%s= belongs in [%s])", section, name,
                     section_names[elsewhere->section]);
-  if (p->section == SECTION_NETWORK)
-    return invalid (p, error, "unknown key in [Network] (it takes no keys yet)");
-
   g_autoptr (GString) known = g_string_new (NULL);
   for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
     if (keys[i].section == p->section)
@@ -863,6 +922,7 @@ manifest_new (const char *filename)
   manifest->restart = MOAT_RESTART_ON_FAILURE;
   manifest->stop_timeout_usec = DEFAULT_STOP_TIMEOUT;
   manifest->devices = g_ptr_array_new_with_free_func ((GDestroyNotify)device_free);
+  moat_network_policy_init (&manifest->network);
   manifest->cpu_weight = 100;
   manifest->pids = 256;
   manifest->health_interval_usec = DEFAULT_HEALTH_INTERVAL;
@@ -1022,6 +1082,7 @@ moat_manifest_free (MoatManifest *manifest)
   g_strfreev (manifest->environment);
   if (manifest->devices != NULL)
     g_ptr_array_unref (manifest->devices);
+  moat_network_policy_clear (&manifest->network);
   g_strfreev (manifest->capabilities);
   g_strfreev (manifest->syscalls);
   g_strfreev (manifest->health_command);

@@ -6,11 +6,14 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "network.h"
+
 #define MOAT_MANIFEST_MAX_SIZE (64 * 1024)
 #define MOAT_MANIFEST_MAX_LINE 4096
 #define MOAT_NAME_MAX 32
 /* Most values a repeatable key may collect (Environment=, Device=, Capabilities=,
- * SystemCalls=, each counted over all its lines), and most words in Exec= or Command=. */
+ * SystemCalls=, Allow=, Accept=, Publish=, each counted over all its lines), and most words in
+ * Exec= or Command=. */
 #define MOAT_MANIFEST_MAX_ENTRIES 64
 #define MOAT_MANIFEST_MAX_ARGS 64
 
@@ -50,6 +53,9 @@ typedef struct
 
   /* [Devices] Device=PATH rw|ro (repeatable) */
   GPtrArray *devices; /* of MoatDevice* */
+
+  /* [Network] Allow=, Accept=, Publish= (repeatable); all empty: loopback only */
+  MoatNetworkPolicy network;
 
   /* [Resources] */
   guint64 memory_bytes; /* Memory=, 0 = unset; suffixes K M G (1024-based) */

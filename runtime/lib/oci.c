@@ -242,6 +242,7 @@ write_mounts (MoatJson *json, const MoatSandboxSpec *spec)
       = { "nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL };
   static const char *const mqueue[] = { "nosuid", "noexec", "nodev", NULL };
   static const char *const sys[] = { "nosuid", "noexec", "nodev", "ro", NULL };
+  static const char *const sys_bind[] = { "bind", "nosuid", "noexec", "nodev", "ro", NULL };
   static const char *const tmp[] = { "nosuid", "nodev", "mode=1777", "size=64m", NULL };
   static const char *const data[] = { "rbind", "rw", "nosuid", "nodev", NULL };
 
@@ -252,14 +253,22 @@ write_mounts (MoatJson *json, const MoatSandboxSpec *spec)
   write_mount (json, "/dev/pts", "devpts", "devpts", pts);
   write_mount (json, "/dev/shm", "tmpfs", "shm", shm);
   write_mount (json, "/dev/mqueue", "mqueue", "mqueue", mqueue);
-  write_mount (json, "/sys", "sysfs", "sysfs", sys);
+  /* sysfs can only be mounted by the owner of the network namespace; moatd's namespace
+   * belongs to the host, so crun would fall back to a writable recursive bind of the host's
+   * /sys. A plain read-only bind (no submounts) keeps /sys as read-only as elsewhere. */
+  if (spec->netns_path != NULL)
+    write_mount (json, "/sys", "bind", "/sys", sys_bind);
+  else
+    write_mount (json, "/sys", "sysfs", "sysfs", sys);
   write_mount (json, "/tmp", "tmpfs", "tmpfs", tmp);
   write_mount (json, "/data", "bind", spec->data_dir, data);
   moat_json_end_array (json);
 }
 
+/* All new, but the network namespace when moatd made one: crun 1.8.1 joins a namespace the
+ * host owns from the sandbox's user namespace (docs/runtime.md, "Network"). */
 static void
-write_namespaces (MoatJson *json)
+write_namespaces (MoatJson *json, const MoatSandboxSpec *spec)
 {
   static const char *const types[] = { "pid", "network", "ipc", "uts", "mount", "user", "cgroup" };
   moat_json_key (json, "namespaces");
@@ -268,6 +277,8 @@ write_namespaces (MoatJson *json)
     {
       moat_json_begin_object (json);
       moat_json_kv_string (json, "type", types[i]);
+      if (g_str_equal (types[i], "network") && spec->netns_path != NULL)
+        moat_json_kv_string (json, "path", spec->netns_path);
       moat_json_end_object (json);
     }
   moat_json_end_array (json);
@@ -364,7 +375,7 @@ write_linux (MoatJson *json, const MoatSandboxSpec *spec, GArray *devices)
 {
   moat_json_key (json, "linux");
   moat_json_begin_object (json);
-  write_namespaces (json);
+  write_namespaces (json, spec);
   write_id_mapping (json, "uidMappings", &spec->identity);
   write_id_mapping (json, "gidMappings", &spec->identity);
   write_devices (json, devices, spec->manifest->user);

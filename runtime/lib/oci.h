@@ -18,6 +18,11 @@ typedef struct
    * without nosuid/nodev/noexec (e.g. /var/lib/moat/inaccessible). NULL: nspawn's own masks
    * still work but the extra --inaccessible= paths are left out (see docs/security.md). */
   const char *nspawn_inaccessible_dir;
+  /* crun only: a network namespace moatd made (moat_network_setup()) for the sandbox to join,
+   * or NULL for a private one with loopback only. systemd-nspawn 252 cannot join a namespace
+   * the host owns from the user namespace it creates, so nspawn sandboxes always get
+   * --private-network (see docs/runtime.md, "Network"). */
+  const char *netns_path;
 } MoatSandboxSpec;
 
 /* Where moat_nspawn_argv() binds moat-init and the BPF filter inside an nspawn sandbox: on

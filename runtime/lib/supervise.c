@@ -19,6 +19,7 @@
 #include "json.h"
 #include "manifest.h"
 #include "moat-error.h"
+#include "network.h"
 #include "oci.h"
 #include "proc.h"
 #include "selinux.h"
@@ -74,6 +75,7 @@ typedef struct
   MoatManifest *manifest; /* as last loaded; reloaded at every start */
   MoatIdentity identity;
   gboolean have_identity;
+  char *netns_path; /* while its network (moat_network_setup()) is up */
   SandboxState state;
   HealthState health;
   gboolean stop_requested; /* a stop arrived while starting */
@@ -104,7 +106,8 @@ struct MoatSupervisor
 {
   MoatSupervisorConfig config; /* strings owned below */
   char *state_dir, *run_dir, *log_dir, *init_path, *crun_path, *nspawn_path, *nsenter_path,
-      *cgroup_manager, *crun_root, *inaccessible_dir;
+      *cgroup_manager, *crun_root, *inaccessible_dir, *ip_path, *nft_path, *unshare_path;
+  MoatNetworkTools network_tools;
   MoatEventFunc on_event;
   gpointer event_data;
   GHashTable *sandboxes; /* name -> Sandbox* */
@@ -144,6 +147,7 @@ sandbox_free (Sandbox *sandbox)
   g_clear_pointer (&sandbox->manifest, moat_manifest_free);
   g_array_unref (sandbox->waiters);
   g_free (sandbox->last_error);
+  g_free (sandbox->netns_path);
   g_free (sandbox->name);
   g_free (sandbox);
 }
@@ -523,6 +527,89 @@ became_running (Sandbox *sandbox)
     begin_stop (sandbox);
 }
 
+/* Another sandbox's address, for flows that name it: only installed sandboxes have one. */
+static gboolean
+lookup_peer (const char *name, uint32_t *ret_address, gpointer user_data)
+{
+  MoatSupervisor *supervisor = user_data;
+  g_autofree char *path = manifest_path (supervisor, name);
+  MoatIdentity identity;
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)
+      || !moat_identity_get (supervisor->state_dir, name, &identity, NULL))
+    return FALSE;
+  *ret_address = moat_network_address (identity.slot);
+  return TRUE;
+}
+
+static gboolean
+has_network (Sandbox *sandbox)
+{
+  return sandbox->manifest != NULL && sandbox->have_identity
+         && !moat_network_policy_is_empty (&sandbox->manifest->network);
+}
+
+/* A hub port goes to one sandbox: refuse one that another running sandbox publishes. */
+static gboolean
+check_published (Sandbox *sandbox, GError **error)
+{
+  GPtrArray *mine = sandbox->manifest->network.publish;
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init (&iter, sandbox->supervisor->sandboxes);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Sandbox *other = value;
+      if (other == sandbox || other->netns_path == NULL)
+        continue;
+      GPtrArray *theirs = other->manifest->network.publish;
+      for (guint i = 0; i < mine->len; i++)
+        for (guint j = 0; j < theirs->len; j++)
+          {
+            const MoatPublish *a = mine->pdata[i], *b = theirs->pdata[j];
+            if (a->proto == b->proto && a->host_port == b->host_port)
+              return g_set_error (error, MOAT_ERROR, MOAT_ERROR_EXISTS,
+                                  "hub port %u/%s is already published by %s", a->host_port,
+                                  a->proto == MOAT_PROTO_TCP ? "tcp" : "udp", other->name),
+                     FALSE;
+          }
+    }
+  return TRUE;
+}
+
+static gboolean
+network_up (Sandbox *sandbox, GError **error)
+{
+  MoatSupervisor *supervisor = sandbox->supervisor;
+  if (!has_network (sandbox))
+    return TRUE;
+  /* nspawn joins a given network namespace only after it made its user namespace, which does
+   * not own ours: "Failed to join network namespace: Operation not permitted". */
+  if (sandbox->manifest->backend == MOAT_BACKEND_NSPAWN)
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_UNSUPPORTED,
+                        "%s: [Network] flows need Backend=crun (systemd-nspawn cannot join the "
+                        "network namespace moatd makes)",
+                        sandbox->manifest->filename),
+           FALSE;
+  if (!check_published (sandbox, error))
+    return FALSE;
+  return moat_network_setup (&supervisor->network_tools, sandbox->name, sandbox->identity.slot,
+                             &sandbox->manifest->network, lookup_peer, supervisor,
+                             &sandbox->netns_path, error);
+}
+
+static void
+network_down (Sandbox *sandbox)
+{
+  MoatSupervisor *supervisor = sandbox->supervisor;
+  if (sandbox->netns_path == NULL)
+    return;
+  g_autoptr (GError) error = NULL;
+  if (!moat_network_teardown (&supervisor->network_tools, sandbox->name, sandbox->identity.slot,
+                              &sandbox->manifest->network, &error))
+    emit (supervisor, sandbox->name, LOG_WARNING, "network: %s", error->message);
+  g_clear_pointer (&sandbox->netns_path, g_free);
+}
+
 static gboolean
 sandbox_launch (Sandbox *sandbox, GError **error)
 {
@@ -571,6 +658,13 @@ sandbox_launch (Sandbox *sandbox, GError **error)
       revoke_devices (sandbox, sandbox->manifest->devices->len);
       return FALSE;
     }
+  if (!network_up (sandbox, error))
+    {
+      unmount_data (bundle);
+      moat_rm_rf (bundle, NULL);
+      revoke_devices (sandbox, sandbox->manifest->devices->len);
+      return FALSE;
+    }
 
   MoatSandboxSpec spec = {
     .manifest = sandbox->manifest,
@@ -580,16 +674,21 @@ sandbox_launch (Sandbox *sandbox, GError **error)
     .arch = moat_arch_native (),
     .selinux = supervisor->config.selinux,
     .nspawn_inaccessible_dir = supervisor->inaccessible_dir,
+    .netns_path = sandbox->netns_path,
   };
   int log_fd = open_log (sandbox, error);
   if (log_fd < 0)
-    return FALSE;
+    {
+      network_down (sandbox);
+      return FALSE;
+    }
   gboolean ok = sandbox->manifest->backend == MOAT_BACKEND_NSPAWN
                     ? launch_nspawn (sandbox, &spec, bundle, log_fd, error)
                     : launch_crun (sandbox, &spec, bundle, log_fd, error);
   close (log_fd);
   if (!ok)
     {
+      network_down (sandbox);
       unmount_data (bundle);
       moat_rm_rf (bundle, NULL);
       revoke_devices (sandbox, sandbox->manifest->devices->len);
@@ -620,6 +719,7 @@ cleanup (Sandbox *sandbox)
         emit (supervisor, sandbox->name, LOG_WARNING, "cleanup: %s", error->message);
       g_clear_error (&error);
     }
+  network_down (sandbox);
   g_autofree char *bundle = run_dir_of (sandbox);
   unmount_data (bundle);
   if (!moat_rm_rf (bundle, &error))
@@ -944,6 +1044,17 @@ moat_supervisor_new (const MoatSupervisorConfig *config, MoatEventFunc on_event,
   supervisor->nsenter_path = g_strdup (config->nsenter_path);
   supervisor->cgroup_manager = g_strdup (config->cgroup_manager);
   supervisor->crun_root = g_build_filename (config->run_dir, "crun", NULL);
+  supervisor->ip_path = g_strdup (config->ip_path ? config->ip_path : "/usr/sbin/ip");
+  supervisor->nft_path = g_strdup (config->nft_path ? config->nft_path : "/usr/sbin/nft");
+  supervisor->unshare_path
+      = g_strdup (config->unshare_path ? config->unshare_path : "/usr/bin/unshare");
+  supervisor->network_tools = (MoatNetworkTools){
+    .run_dir = supervisor->run_dir,
+    .ip_path = supervisor->ip_path,
+    .nft_path = supervisor->nft_path,
+    .unshare_path = supervisor->unshare_path,
+    .nsenter_path = supervisor->nsenter_path,
+  };
   supervisor->on_event = on_event;
   supervisor->event_data = event_data;
   supervisor->sandboxes
@@ -977,6 +1088,9 @@ moat_supervisor_new (const MoatSupervisorConfig *config, MoatEventFunc on_event,
   if (!moat_nspawn_make_inaccessible_dir (inaccessible, error))
     return NULL;
   supervisor->inaccessible_dir = g_steal_pointer (&inaccessible);
+  /* Namespaces and rules of a moatd that died; its sandboxes are cleaned before they start. */
+  if (!moat_network_reset (&supervisor->network_tools, error))
+    return NULL;
   return g_steal_pointer (&supervisor);
 }
 
@@ -1001,6 +1115,9 @@ moat_supervisor_free (MoatSupervisor *supervisor)
   g_free (supervisor->cgroup_manager);
   g_free (supervisor->crun_root);
   g_free (supervisor->inaccessible_dir);
+  g_free (supervisor->ip_path);
+  g_free (supervisor->nft_path);
+  g_free (supervisor->unshare_path);
   g_free (supervisor);
 }
 
@@ -1220,6 +1337,60 @@ moat_supervisor_list_json (MoatSupervisor *supervisor)
 }
 
 static void
+write_flows (MoatJson *json, const char *key, GPtrArray *flows)
+{
+  moat_json_key (json, key);
+  moat_json_begin_array (json);
+  for (guint i = 0; i < flows->len; i++)
+    {
+      g_autofree char *text = moat_flow_to_string (flows->pdata[i]);
+      moat_json_string (json, text);
+    }
+  moat_json_end_array (json);
+}
+
+/* "network": its mode, and for a sandbox with a policy its address, the flows it declares and
+ * how many packets the policy dropped (while it runs). */
+static void
+write_network (MoatJson *json, Sandbox *sandbox)
+{
+  moat_json_key (json, "network");
+  moat_json_begin_object (json);
+  if (!has_network (sandbox))
+    {
+      moat_json_kv_string (json, "mode", "loopback only");
+      moat_json_end_object (json);
+      return;
+    }
+  const MoatNetworkPolicy *policy = &sandbox->manifest->network;
+  moat_json_kv_string (json, "mode", "own namespace, default deny");
+  g_autofree char *address
+      = moat_network_format_address (moat_network_address (sandbox->identity.slot));
+  g_autofree char *ifname = moat_network_interface (sandbox->identity.slot);
+  moat_json_kv_string (json, "address", address);
+  moat_json_kv_string (json, "interface", ifname);
+  write_flows (json, "allow", policy->allow);
+  write_flows (json, "accept", policy->accept);
+  moat_json_key (json, "publish");
+  moat_json_begin_array (json);
+  for (guint i = 0; i < policy->publish->len; i++)
+    {
+      g_autofree char *text = moat_publish_to_string (policy->publish->pdata[i]);
+      moat_json_string (json, text);
+    }
+  moat_json_end_array (json);
+  guint64 dropped_out, dropped_in;
+  if (sandbox->netns_path != NULL
+      && moat_network_counters (&sandbox->supervisor->network_tools, sandbox->name, &dropped_out,
+                                &dropped_in, NULL))
+    {
+      moat_json_kv_int (json, "dropped_out", (gint64)dropped_out);
+      moat_json_kv_int (json, "dropped_in", (gint64)dropped_in);
+    }
+  moat_json_end_object (json);
+}
+
+static void
 write_confinement (MoatJson *json, Sandbox *sandbox)
 {
   MoatSupervisor *supervisor = sandbox->supervisor;
@@ -1260,7 +1431,7 @@ write_confinement (MoatJson *json, Sandbox *sandbox)
       moat_json_string (json, entry);
     }
   moat_json_end_array (json);
-  moat_json_kv_string (json, "network", "loopback only");
+  write_network (json, sandbox);
   moat_json_end_object (json);
 
   moat_json_key (json, "limits");

@@ -23,7 +23,11 @@ typedef struct
   const char *nspawn_path;    /* /usr/bin/systemd-nspawn */
   const char *nsenter_path;   /* /usr/bin/nsenter, for nspawn health checks */
   const char *cgroup_manager; /* crun's --cgroup-manager: disabled, cgroupfs or systemd */
-  guint restart_base_ms;      /* first restart delay; doubles up to restart_max_ms */
+  /* For sandboxes with a [Network] policy; NULL: /usr/sbin/ip, /usr/sbin/nft, /usr/bin/unshare */
+  const char *ip_path;
+  const char *nft_path;
+  const char *unshare_path;
+  guint restart_base_ms; /* first restart delay; doubles up to restart_max_ms */
   guint restart_max_ms;
   gboolean use_journal; /* sandbox output to the journal (else LOG_DIR/NAME.log) */
   gboolean selinux;     /* label sandboxes */

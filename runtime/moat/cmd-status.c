@@ -25,6 +25,31 @@ join_array (JsonObject *object, const char *name)
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
 
+/* Its mode; for a sandbox with a policy, its address, flows and drop counters. */
+static void
+print_network (JsonObject *confinement)
+{
+  JsonObject *network
+      = json_object_get_member (confinement, "network") != NULL
+                && JSON_NODE_HOLDS_OBJECT (json_object_get_member (confinement, "network"))
+            ? json_object_get_object_member (confinement, "network")
+            : NULL;
+  printf ("  network:      %s\n", text (network, "mode"));
+  if (network == NULL || !json_object_has_member (network, "address"))
+    return;
+  g_autofree char *allow = join_array (network, "allow");
+  g_autofree char *accept = join_array (network, "accept");
+  g_autofree char *publish = join_array (network, "publish");
+  printf ("    address:    %s on %s\n", text (network, "address"), text (network, "interface"));
+  printf ("    allow:      %s\n", allow);
+  printf ("    accept:     %s\n", accept);
+  printf ("    publish:    %s\n", publish);
+  if (json_object_has_member (network, "dropped_out"))
+    printf ("    dropped:    %" G_GINT64_FORMAT " out, %" G_GINT64_FORMAT " in\n",
+            json_object_get_int_member (network, "dropped_out"),
+            json_object_get_int_member (network, "dropped_in"));
+}
+
 static void
 print_sandbox (JsonObject *sandbox)
 {
@@ -54,7 +79,7 @@ print_sandbox (JsonObject *sandbox)
       printf ("  seccomp:      %s; extra syscalls: %s\n", text (confinement, "seccomp"), syscalls);
       printf ("  root:         read-only, no new privileges; /data and /tmp writable\n");
       printf ("  devices:      %s\n", devices);
-      printf ("  network:      %s\n", text (confinement, "network"));
+      print_network (confinement);
       if (selinux && json_object_get_boolean_member_with_default (selinux, "enabled", FALSE))
         printf ("  SELinux:      %s (MCS %s)\n", text (selinux, "process_label"),
                 text (confinement, "mcs"));

@@ -35,9 +35,12 @@ moat() { "$MOAT" --run-dir "$RUN" --log-dir "$LOGS" "$@"; }
 
 # shellcheck disable=SC2120 # extra moatd options are optional
 # Start moatd the way this host allows crun to run: in a private mount namespace with
-# cgroup2 on /sys/fs/cgroup and no cgroup manager (DESIGN.md section 7).
+# cgroup2 on /sys/fs/cgroup and no cgroup manager (DESIGN.md section 7). MOATD_WRAPPER, when
+# set, is a command moatd runs under (e.g. "ip netns exec HUB" for a test's own network).
 start_moatd() {
-  unshare -m --propagation private -- sh -c \
+  local -a wrapper=()
+  [ -n "${MOATD_WRAPPER:-}" ] && read -ra wrapper <<<"$MOATD_WRAPPER"
+  "${wrapper[@]}" unshare -m --propagation private -- sh -c \
     'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' sh \
     "$BUILD/moatd" --state-dir "$STATE" --run-dir "$RUN" --log-dir "$LOGS" \
     --cgroup-manager=disabled --no-journal --restart-delay-ms "${RESTART_DELAY_MS:-200}" \

@@ -537,8 +537,72 @@ static const Refusal refusals[] = {
     "test.manifest:3: Device: '/dev/ttyUSB0' is declared twice" },
 
   /* [Network] */
-  { "/manifest/network-takes-no-keys-yet", "[Network]\nPeer=mqtt\n",
-    "test.manifest:2: Peer: unknown key in [Network] (it takes no keys yet)" },
+  { "/manifest/refuses-unknown-network-key", "[Network]\nPeer=mqtt\n",
+    "test.manifest:2: Peer: unknown key in [Network] (known: Allow Accept Publish)" },
+  { "/manifest/refuses-flow-without-port", "[Network]\nAllow=mqtt\n",
+    "test.manifest:2: Allow: 'mqtt' is not PEER:PORT/PROTO (e.g. mqtt:1883/tcp)" },
+  { "/manifest/refuses-flow-without-protocol", "[Network]\nAllow=mqtt:1883\n",
+    "test.manifest:2: Allow: 'mqtt:1883' is not PEER:PORT/PROTO (e.g. mqtt:1883/tcp)" },
+  { "/manifest/refuses-unknown-protocol", "[Network]\nAllow=mqtt:1883/sctp\n",
+    "test.manifest:2: Allow: 'sctp' is not a protocol (use tcp or udp)" },
+  { "/manifest/refuses-port-zero", "[Network]\nAllow=mqtt:0/tcp\n",
+    "test.manifest:2: Allow: port '0' is not 1..65535" },
+  { "/manifest/refuses-port-above-65535", "[Network]\nAllow=mqtt:65536/tcp\n",
+    "test.manifest:2: Allow: port '65536' is not 1..65535" },
+  { "/manifest/refuses-port-with-leading-zero", "[Network]\nAllow=mqtt:0080/tcp\n",
+    "test.manifest:2: Allow: port '0080' is not 1..65535" },
+  { "/manifest/refuses-backwards-port-range", "[Network]\nAllow=mqtt:90-80/tcp\n",
+    "test.manifest:2: Allow: port range '90-80' ends before it starts" },
+  { "/manifest/refuses-peer-that-is-not-a-name", "[Network]\nAllow=MQTT_broker:1883/tcp\n",
+    "test.manifest:2: Allow: 'MQTT_broker' is not a sandbox name (a-z, 0-9 and '-'), an IPv4 "
+    "address or 'internet'" },
+  { "/manifest/refuses-peer-name-ending-in-dash", "[Network]\nAccept=mqtt-:1883/tcp\n",
+    "test.manifest:2: Accept: 'mqtt-' is not a sandbox name (a-z, 0-9 and '-'), an IPv4 address "
+    "or 'internet'" },
+  { "/manifest/refuses-short-address", "[Network]\nAllow=192.168.1:554/tcp\n",
+    "test.manifest:2: Allow: '192.168.1' is not an IPv4 address (four numbers 0..255, no leading "
+    "zeros)" },
+  { "/manifest/refuses-octet-above-255", "[Network]\nAllow=192.168.1.256:554/tcp\n",
+    "test.manifest:2: Allow: '192.168.1.256' is not an IPv4 address (four numbers 0..255, no "
+    "leading zeros)" },
+  { "/manifest/refuses-octal-looking-octet", "[Network]\nAllow=192.168.01.20:554/tcp\n",
+    "test.manifest:2: Allow: '192.168.01.20' is not an IPv4 address (four numbers 0..255, no "
+    "leading zeros)" },
+  { "/manifest/refuses-prefix-above-32", "[Network]\nAllow=192.168.1.0/33:554/tcp\n",
+    "test.manifest:2: Allow: '192.168.1.0/33' has a prefix that is not 1..32" },
+  { "/manifest/refuses-prefix-zero", "[Network]\nAllow=0.0.0.0/0:443/tcp\n",
+    "test.manifest:2: Allow: '0.0.0.0/0' has a prefix that is not 1..32" },
+  { "/manifest/refuses-host-bits-past-prefix", "[Network]\nAllow=192.168.1.20/24:554/tcp\n",
+    "test.manifest:2: Allow: '192.168.1.20/24' has bits set past its prefix (write "
+    "192.168.1.0/24)" },
+  { "/manifest/refuses-loopback-peer", "[Network]\nAllow=127.0.0.1:80/tcp\n",
+    "test.manifest:2: Allow: '127.0.0.1' is loopback, which is the sandbox's own" },
+  { "/manifest/refuses-hub-subnet-peer", "[Network]\nAllow=10.0.0.0/8:80/tcp\n",
+    "test.manifest:2: Allow: '10.0.0.0/8' overlaps the sandboxes' own 10.89.0.0/16 (name the "
+    "sandbox instead)" },
+  { "/manifest/refuses-internet-in-accept", "[Network]\nAccept=internet:80/tcp\n",
+    "test.manifest:2: Accept: 'internet' cannot be named here (only in Allow=)" },
+  { "/manifest/refuses-duplicate-flow", "[Network]\nAllow=mqtt:1883/tcp\nAllow=mqtt:1883/tcp\n",
+    "test.manifest:3: Allow: 'mqtt:1883/tcp' is declared twice" },
+  { "/manifest/refuses-overlapping-subnets",
+    "[Network]\nAllow=192.168.1.0/24:554/tcp\nAllow=192.168.1.20:500-600/tcp\n",
+    "test.manifest:3: Allow: '192.168.1.20:500-600/tcp' overlaps '192.168.1.0/24:554/tcp', "
+    "declared before" },
+  { "/manifest/refuses-overlapping-port-ranges",
+    "[Network]\nAccept=thermostat:1000-2000/udp\nAccept=thermostat:2000/udp\n",
+    "test.manifest:3: Accept: 'thermostat:2000/udp' overlaps 'thermostat:1000-2000/udp', declared "
+    "before" },
+  { "/manifest/refuses-overlapping-internet",
+    "[Network]\nAllow=internet:443/tcp\nAllow=internet:"
+    "400-500/tcp\n",
+    "test.manifest:3: Allow: 'internet:400-500/tcp' overlaps 'internet:443/tcp', declared before" },
+  { "/manifest/refuses-publish-without-protocol", "[Network]\nPublish=8080\n",
+    "test.manifest:2: Publish: '8080' is not [HOSTPORT:]PORT/PROTO (e.g. 8080:80/tcp)" },
+  { "/manifest/refuses-publish-port-out-of-range", "[Network]\nPublish=8080:70000/tcp\n",
+    "test.manifest:2: Publish: port '70000' is not 1..65535" },
+  { "/manifest/refuses-hub-port-published-twice",
+    "[Network]\nPublish=8080:80/tcp\nPublish=8080:81/tcp\n",
+    "test.manifest:3: Publish: hub port 8080/tcp is published twice" },
 
   /* [Resources] */
   { "/manifest/refuses-unknown-size-suffix", "[Resources]\nMemory=12Q\n",
@@ -652,6 +716,75 @@ test_refuses_too_many_entries (void)
       = repeat_lines ("Device=/dev/tty", " rw\n", MOAT_MANIFEST_MAX_ENTRIES + 1);
   g_autofree char *text2 = g_strconcat ("[Devices]\n", devices, NULL);
   assert_refused (text2, "test.manifest:66: Device: more than 64 entries");
+}
+
+static void
+test_refuses_too_many_flows (void)
+{
+  g_autoptr (GString) text = g_string_new ("[Network]\n");
+  for (guint port = 1; port <= MOAT_MANIFEST_MAX_ENTRIES + 1; port++)
+    g_string_append_printf (text, "Allow=internet:%u/tcp\n", port);
+  assert_refused (text->str, "test.manifest:66: Allow: more than 64 entries");
+}
+
+/* What [Network] says is kept in order, each value in its canonical form. */
+static void
+test_parses_network (void)
+{
+  g_autoptr (MoatManifest) m = parse_ok (MINIMAL "[Network]\n"
+                                                 "Allow=mqtt:1883/tcp\n"
+                                                 "Allow=192.168.1.20:554/tcp\n"
+                                                 "Allow=192.168.2.0/24:5000-5010/udp\n"
+                                                 "Allow=internet:443/tcp\n"
+                                                 "Accept=thermostat:1883/tcp\n"
+                                                 "Accept=192.168.1.0/24:1883/tcp\n"
+                                                 "Publish=8080:80/tcp\n"
+                                                 "Publish=5353/udp\n");
+  const char *allow[] = { "mqtt:1883/tcp", "192.168.1.20:554/tcp", "192.168.2.0/24:5000-5010/udp",
+                          "internet:443/tcp" };
+  g_assert_cmpuint (m->network.allow->len, ==, G_N_ELEMENTS (allow));
+  for (guint i = 0; i < G_N_ELEMENTS (allow); i++)
+    {
+      g_autofree char *text = moat_flow_to_string (m->network.allow->pdata[i]);
+      g_assert_cmpstr (text, ==, allow[i]);
+    }
+  const MoatFlow *mqtt = m->network.allow->pdata[0];
+  g_assert_cmpint (mqtt->kind, ==, MOAT_PEER_SANDBOX);
+  g_assert_cmpstr (mqtt->sandbox, ==, "mqtt");
+  const MoatFlow *camera = m->network.allow->pdata[1];
+  g_assert_cmpint (camera->kind, ==, MOAT_PEER_ADDRESS);
+  g_assert_cmphex (camera->address, ==, 0xc0a80114);
+  g_assert_cmpuint (camera->prefix, ==, 32);
+  g_assert_cmpint (((MoatFlow *)m->network.allow->pdata[3])->kind, ==, MOAT_PEER_INTERNET);
+  g_assert_cmpuint (m->network.accept->len, ==, 2);
+  g_assert_cmpuint (m->network.publish->len, ==, 2);
+  g_autofree char *published = moat_publish_to_string (m->network.publish->pdata[1]);
+  g_assert_cmpstr (published, ==, "5353:5353/udp");
+  g_assert_false (moat_network_policy_is_empty (&m->network));
+}
+
+/* No [Network] entries (or none at all) means loopback only: no namespace of moatd's. */
+static void
+test_empty_network_is_loopback_only (void)
+{
+  g_autoptr (MoatManifest) m = parse_ok (MINIMAL "[Network]\n");
+  g_assert_true (moat_network_policy_is_empty (&m->network));
+  g_autoptr (MoatManifest) m2 = parse_ok (MINIMAL);
+  g_assert_true (moat_network_policy_is_empty (&m2->network));
+}
+
+/* The same port on different protocols, or different peers, does not overlap. */
+static void
+test_accepts_distinct_flows (void)
+{
+  g_autoptr (MoatManifest) m = parse_ok (MINIMAL "[Network]\n"
+                                                 "Allow=mqtt:1883/tcp\n"
+                                                 "Allow=mqtt:1883/udp\n"
+                                                 "Allow=zigbee:1883/tcp\n"
+                                                 "Allow=192.168.1.0/25:80/tcp\n"
+                                                 "Allow=192.168.1.128/25:80/tcp\n"
+                                                 "Allow=internet:80/tcp\n");
+  g_assert_cmpuint (m->network.allow->len, ==, 6);
 }
 
 static void
@@ -780,6 +913,10 @@ main (int argc, char **argv)
   g_test_add_func ("/manifest/refuses-long-line", test_refuses_long_line);
   g_test_add_func ("/manifest/refuses-too-many-entries", test_refuses_too_many_entries);
   g_test_add_func ("/manifest/refuses-too-many-words", test_refuses_too_many_words);
+  g_test_add_func ("/manifest/refuses-too-many-flows", test_refuses_too_many_flows);
+  g_test_add_func ("/manifest/parses-network", test_parses_network);
+  g_test_add_func ("/manifest/empty-network-is-loopback-only", test_empty_network_is_loopback_only);
+  g_test_add_func ("/manifest/accepts-distinct-flows", test_accepts_distinct_flows);
   g_test_add_func ("/manifest/uses-filename-in-messages", test_uses_filename_in_messages);
 
   g_test_add_func ("/manifest/load-reads-file", test_load_reads_file);

@@ -402,6 +402,49 @@ test_manifest_additions (void)
   g_assert_false (json_object_has_member (resources, "cpu"));
 }
 
+/* A sandbox with a [Network] policy joins the namespace moatd made for it (crun joins one the
+ * host owns), and gets the host's /sys bound read-only and without submounts, because sysfs
+ * can only be mounted by the namespace's owner; every other namespace stays new. */
+static void
+test_joins_network_namespace (void)
+{
+  g_autoptr (TestManifest) manifest = test_manifest_new (FALSE);
+  MoatSandboxSpec spec = test_spec (manifest, MOAT_ARCH_X86_64, FALSE, 0);
+  spec.netns_path = "/run/moat/netns/zigbee";
+  g_autoptr (GError) error = NULL;
+  g_autofree char *config = moat_oci_config (&spec, &error);
+  g_assert_no_error (error);
+  assert_valid_oci (config);
+  g_autoptr (JsonNode) root = parse_config (config);
+  JsonObject *object = json_node_get_object (root);
+
+  JsonArray *namespaces = json_object_get_array_member (
+      json_object_get_object_member (object, "linux"), "namespaces");
+  guint with_path = 0;
+  for (guint i = 0; i < json_array_get_length (namespaces); i++)
+    {
+      JsonObject *ns = json_array_get_object_element (namespaces, i);
+      if (!json_object_has_member (ns, "path"))
+        continue;
+      with_path++;
+      g_assert_cmpstr (json_object_get_string_member (ns, "type"), ==, "network");
+      g_assert_cmpstr (json_object_get_string_member (ns, "path"), ==, spec.netns_path);
+    }
+  g_assert_cmpuint (with_path, ==, 1);
+
+  JsonArray *mounts = json_object_get_array_member (object, "mounts");
+  for (guint i = 0; i < json_array_get_length (mounts); i++)
+    {
+      JsonObject *mount = json_array_get_object_element (mounts, i);
+      if (!g_str_equal (json_object_get_string_member (mount, "destination"), "/sys"))
+        continue;
+      static const char *const sys[] = { "bind", "nosuid", "noexec", "nodev", "ro", NULL };
+      g_assert_cmpstr (json_object_get_string_member (mount, "type"), ==, "bind");
+      g_assert_cmpstr (json_object_get_string_member (mount, "source"), ==, "/sys");
+      assert_string_array (json_object_get_array_member (mount, "options"), sys);
+    }
+}
+
 /* crun 1.8: cpu.weight = 1 + (shares - 2) * 9999 / 262142. Every weight must survive. */
 static void
 test_cpu_weight_round_trips_through_crun (void)
@@ -838,6 +881,7 @@ main (int argc, char **argv)
   g_test_add_func ("/oci/every-config-is-valid-and-keeps-the-floor",
                    test_every_config_is_valid_and_keeps_the_floor);
   g_test_add_func ("/oci/manifest-additions", test_manifest_additions);
+  g_test_add_func ("/oci/joins-network-namespace", test_joins_network_namespace);
   g_test_add_func ("/oci/cpu-weight-round-trips-through-crun",
                    test_cpu_weight_round_trips_through_crun);
   g_test_add_func ("/oci/missing-device-is-named", test_missing_device_is_named);

@@ -1,0 +1,243 @@
+#!/bin/bash
+# Per-sandbox default-deny networking: in a hub network namespace of the test's own, with a fake
+# LAN host and a fake "internet" host beside it, every flow a manifest declares works and every
+# other one is dropped and counted; a published port is reachable from the LAN; nothing of a
+# sandbox's network is left once it stops; a moatd that died is cleaned up after and rebuilds
+# the rules. Traffic goes only between namespaces this test creates.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+HUB=moat-t70-hub-$$ LAN=moat-t70-lan-$$ WAN=moat-t70-wan-$$
+LAN_HOST=192.168.50.2 HUB_LAN=192.168.50.1 WAN_HOST=198.51.100.2
+BUSYBOX=/bin/busybox
+
+network_cleanup() {
+  stop_moatd
+  local ns
+  for ns in "$HUB" "$LAN" "$WAN"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  rm -rf "$TESTDIR"
+}
+trap network_cleanup EXIT
+
+# The hub's uplinks: a LAN 192.168.50.0/24 and an "internet" 198.51.100.0/24 (TEST-NET-2).
+ip netns add "$HUB"
+ip netns add "$LAN"
+ip netns add "$WAN"
+ip -n "$HUB" link set lo up
+ip -n "$HUB" link add name up-lan type veth peer name eth0 netns "$LAN"
+ip -n "$HUB" link add name up-wan type veth peer name eth0 netns "$WAN"
+ip -n "$HUB" addr add "$HUB_LAN/24" dev up-lan
+ip -n "$HUB" addr add 198.51.100.1/24 dev up-wan
+ip -n "$HUB" link set up-lan up
+ip -n "$HUB" link set up-wan up
+ip -n "$LAN" addr add "$LAN_HOST/24" dev eth0
+ip -n "$WAN" addr add "$WAN_HOST/24" dev eth0
+for ns in "$LAN" "$WAN"; do
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link set eth0 up
+done
+# A LAN host that tries to reach the sandboxes directly, past the hub.
+ip -n "$LAN" route add 10.89.0.0/16 via "$HUB_LAN"
+
+# The hub's own firewall as the OS ships it, under which moatd's table works.
+HOST_RULES=$(dirname "$0")/../../os/overlay/etc/nftables.conf
+check "the shipped host ruleset passes nft -c" ip netns exec "$HUB" nft -c -f "$HOST_RULES"
+ip netns exec "$HUB" nft -f "$HOST_RULES"
+check "... its input and forward policies are drop" \
+  test "$(ip netns exec "$HUB" nft list table inet filter | grep -c 'policy drop')" = 2
+
+# Echo servers on the LAN and internet hosts: one declared port and one undeclared each.
+# In subshells, so that the cleanup's kill is not reported as a job's death.
+for port in 7000 7001; do
+  (ip netns exec "$LAN" timeout 600 "$BUSYBOX" nc -ll -p "$port" -e /bin/cat &)
+done
+for port in 8443 8444; do
+  (ip netns exec "$WAN" timeout 600 "$BUSYBOX" nc -ll -p "$port" -e /bin/cat &)
+done
+# A service on the hub itself that nothing declares.
+(ip netns exec "$HUB" timeout 600 "$BUSYBOX" nc -ll -p 2222 -e /bin/cat &)
+
+install_sandbox client <<'EOF'
+[Sandbox]
+Name=client
+Version=1.0
+Exec=/bin/nc -ll -p 2000 -e /bin/cat
+
+[Network]
+Allow=broker:1883-1884/tcp
+Allow=192.168.50.2:7000/tcp
+Allow=internet:8443/tcp
+EOF
+install_sandbox broker <<'EOF'
+[Sandbox]
+Name=broker
+Version=1.0
+Exec=/bin/sh -c "nc -ll -p 1883 -e /bin/cat & nc -ll -p 1884 -e /bin/cat & nc -ll -p 8080 -e /bin/cat & wait"
+
+[Network]
+Accept=client:1883/tcp
+Publish=18080:8080/tcp
+EOF
+install_sandbox lonely <<'EOF'
+[Sandbox]
+Name=lonely
+Version=1.0
+Exec=/bin/sleep 1000
+EOF
+
+MOATD_WRAPPER="ip netns exec $HUB" start_moatd --no-start
+for name in client broker lonely; do moat start "$name" >/dev/null; done
+
+# The sandbox's init, for entering its network namespace.
+pid_of() { field_of "$1" pid; }
+address_of() { field_of "$1" confinement.network.address; }
+dropped() { field_of "$1" "confinement.network.dropped_$2"; }
+# connects FROM-NETNS-ARGS... -- ADDRESS PORT: an echo through ADDRESS:PORT comes back.
+reply_from() {
+  local address=$1 port=$2
+  shift 2
+  echo moat-ping | timeout 5 "$@" "$BUSYBOX" nc -w 2 "$address" "$port" 2>/dev/null
+}
+connects() {
+  local from=$1 address=$2 port=$3
+  case $from in
+  lan) [ "$(reply_from "$address" "$port" ip netns exec "$LAN")" = moat-ping ] ;;
+  *) [ "$(reply_from "$address" "$port" nsenter -t "$(pid_of "$from")" -n --)" = moat-ping ] ;;
+  esac
+}
+# blocked FROM ADDRESS PORT COUNTER-SANDBOX DIRECTION: no connection, and the drop is counted.
+blocked() {
+  local before after
+  before=$(dropped "$4" "$5")
+  if connects "$1" "$2" "$3"; then return 1; fi
+  after=$(dropped "$4" "$5")
+  diag "$1 -> $2:$3: $4 dropped_$5 $before -> $after"
+  [ "$after" -gt "$before" ]
+}
+
+client=$(address_of client) broker=$(address_of broker)
+diag "client $client, broker $broker"
+check "each networked sandbox gets its own address in 10.89.0.0/16" \
+  grep -Eq '^10\.89\.[0-9]+\.[0-9]+ 10\.89\.[0-9]+\.[0-9]+$' <<<"$client $broker"
+check "a sandbox with no [Network] entries has loopback only" \
+  test "$(field_of lonely confinement.network.mode)" = "loopback only"
+check "... and no interface but lo" \
+  test "$(nsenter -t "$(pid_of lonely)" -n -- ip -o link | awk -F': ' '{print $2}')" = lo
+check "a networked sandbox sees lo and eth0" \
+  test "$(nsenter -t "$(pid_of client)" -n -- ip -o link | awk -F'[:@]' '{print $2}' | tr -d ' ' | sort | tr '\n' ' ')" = "eth0 lo "
+check "its /sys is read-only" sh -c "grep -q ' /sys ro,' /proc/$(pid_of client)/mountinfo"
+
+# --- declared flows work -----------------------------------------------------------------
+wait_for "broker listening" 10 connects client "$broker" 1883 || true
+check "sandbox -> sandbox on a declared port (client -> broker:1883)" connects client "$broker" 1883
+check "sandbox -> LAN host on a declared port (client -> $LAN_HOST:7000)" connects client "$LAN_HOST" 7000
+check "sandbox -> internet on a declared port (client -> $WAN_HOST:8443)" connects client "$WAN_HOST" 8443
+check "LAN -> published port on the hub (:18080 -> broker:8080)" connects lan "$HUB_LAN" 18080
+
+# --- everything else is dropped and counted ----------------------------------------------
+check "sandbox -> sandbox on a port the peer does not accept is dropped (broker counts it)" \
+  blocked client "$broker" 1884 broker in
+check "sandbox -> sandbox undeclared is dropped (broker -> client:2000, broker counts it)" \
+  blocked broker "$client" 2000 broker out
+check "sandbox -> LAN on an undeclared port is dropped and counted" \
+  blocked client "$LAN_HOST" 7001 client out
+check "sandbox -> internet on an undeclared port is dropped and counted" \
+  blocked client "$WAN_HOST" 8444 client out
+check "LAN -> sandbox directly is dropped and counted" blocked lan "$broker" 1883 broker in
+check "LAN -> sandbox port that is not published is dropped" blocked lan "$client" 2000 client in
+
+check "LAN -> a hub service is dropped by the host ruleset" sh -c "! echo x | timeout 5 ip netns exec '$LAN' '$BUSYBOX' nc -w 2 '$HUB_LAN' 2222 >/dev/null 2>&1"
+host_table_loaded() { ip netns exec "$HUB" nft list table inet filter >/dev/null; }
+check "the host ruleset is still loaded beside moatd's" host_table_loaded
+
+status=$(moat status client)
+diag "$(echo "$status" | grep -A5 'network:')"
+check "moat status shows the allowed flows" grep -q 'allow: *broker:1883-1884/tcp, 192.168.50.2:7000/tcp, internet:8443/tcp' <<<"$status"
+check "moat status shows the drop counters" grep -Eq 'dropped: *[1-9][0-9]* out, [0-9]+ in' <<<"$status"
+
+# --- stopping removes every trace ----------------------------------------------------------
+moat stop broker >/dev/null
+ruleset=$(ip netns exec "$HUB" nft list table inet moat)
+absent() { ! grep -q "$1" <<<"$2"; }
+check "a stopped sandbox's rules are gone" absent broker "$ruleset"
+check "... the other sandbox's rules stay" grep -q out-client <<<"$ruleset"
+check "... its published port is gone" absent 18080 "$ruleset"
+check "... its veth is gone" test "$(ip -n "$HUB" -o link | grep -c 'mt-')" = 1
+check "... its namespace file is gone" \
+  test ! -e "/proc/$MOATD_PID/root$RUN/netns/broker" -a -e "/proc/$MOATD_PID/root$RUN/netns/client"
+moat stop client >/dev/null
+check "with no networked sandbox running, the table is empty" \
+  sh -c "! ip netns exec '$HUB' nft list table inet moat | grep -Eq 'chain (in|out)-|mt-'"
+check "... and no veth is left" test "$(ip -n "$HUB" -o link | grep -c 'mt-')" = 0
+
+# --- a moatd that died: the next one cleans up and rebuilds ------------------------------
+moat start client >/dev/null
+moat start broker >/dev/null
+kill -KILL "$MOATD_PID"
+wait "$MOATD_PID" 2>/dev/null || true
+MOATD_PID=
+MOATD_WRAPPER="ip netns exec $HUB" start_moatd
+started() { [ "$(state_of client)" = running ] && [ "$(state_of broker)" = running ]; }
+check "after moatd was killed, a new one starts the sandboxes again" wait_for started 20 started
+broker=$(address_of broker)
+wait_for "broker listening" 10 connects client "$broker" 1883 || true
+check "... and its rules are rebuilt: client -> broker:1883 works" connects client "$broker" 1883
+check "... and undeclared flows are still dropped" blocked client "$LAN_HOST" 7001 client out
+check "... with one veth per sandbox, none left over" \
+  test "$(ip -n "$HUB" -o link | grep -c 'mt-')" = 2
+
+# --- bad input -----------------------------------------------------------------------------
+install_sandbox badnet <<'EOF'
+[Sandbox]
+Name=badnet
+Version=1.0
+Exec=/bin/sleep 1000
+
+[Network]
+Allow=192.168.1.0/24:554/tcp
+Allow=192.168.1.20:554/tcp
+EOF
+install_sandbox copycat <<'EOF'
+[Sandbox]
+Name=copycat
+Version=1.0
+Exec=/bin/sleep 1000
+
+[Network]
+Publish=18080:80/tcp
+EOF
+out=$(moat start copycat 2>&1 || true)
+check "a hub port another running sandbox publishes is refused" \
+  grep -q 'hub port 18080/tcp is already published by broker' <<<"$out"
+check "... and the first sandbox keeps it" connects lan "$HUB_LAN" 18080
+
+out=$(moat start badnet 2>&1 || true)
+diag "$out"
+check "overlapping addresses are refused with file:line" \
+  grep -q 'badnet/current/manifest:8: Allow: .192.168.1.20:554/tcp. overlaps' <<<"$out"
+sed -i 's|^Allow=192.168.1.20:554/tcp$|Allow=camera:65536/tcp|' "$STATE/sandboxes/badnet/current/manifest"
+out=$(moat start badnet 2>&1 || true)
+check "a port out of range is refused with file:line" \
+  grep -q "manifest:8: Allow: port '65536' is not 1..65535" <<<"$out"
+install_sandbox nspawned <<'EOF'
+[Sandbox]
+Name=nspawned
+Version=1.0
+Backend=nspawn
+Exec=/bin/sleep 1000
+
+[Network]
+Accept=client:3000/tcp
+EOF
+out=$(moat start nspawned 2>&1 || true)
+diag "$out"
+check "[Network] flows with Backend=nspawn are refused at start" \
+  grep -q 'nspawned/current/manifest: \[Network\] flows need Backend=crun' <<<"$out"
+check "a refused manifest leaves no network behind" \
+  test "$(ip -n "$HUB" -o link | grep -c 'mt-')" = 2
+stop_moatd
+check "moatd's stop takes every sandbox's network with it" \
+  test "$(ip -n "$HUB" -o link | grep -c 'mt-')" = 0
