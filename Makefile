@@ -5,7 +5,7 @@ BUILD ?= build
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 
-LIB_PKGS := glib-2.0 libseccomp libselinux libsystemd libacl libsodium ostree-1
+LIB_PKGS := glib-2.0 libseccomp libselinux libacl libsodium ostree-1
 CLI_PKGS := $(LIB_PKGS) json-glib-1.0
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers

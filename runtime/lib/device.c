@@ -5,14 +5,34 @@
 #include <fcntl.h>
 #include <sys/acl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "moat-error.h"
 
 /* The node itself, opened without following a symlink, named through /proc so the ACL calls
  * act on exactly what was checked. */
+/* Nodes no sandbox may have whatever its manifest says: block devices (a disk holds the
+ * host's own files) and the memory class (major 1) but for its harmless members. */
+static gboolean
+device_allowed (const char *path, const struct stat *st, GError **error)
+{
+  if (S_ISBLK (st->st_mode))
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_PERMISSION,
+                        "device '%s' is a block device: sandboxes may not have one", path),
+           FALSE;
+  unsigned minor_number = minor (st->st_rdev);
+  if (major (st->st_rdev) == 1 && minor_number != 3 && minor_number != 5 && minor_number != 7
+      && minor_number != 8 && minor_number != 9)
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_PERMISSION,
+                        "device '%s' (1:%u) exposes kernel memory or logs: not allowed", path,
+                        minor_number),
+           FALSE;
+  return TRUE;
+}
+
 static int
-open_device (const char *path, GError **error)
+open_device (const char *path, gboolean grant, GError **error)
 {
   int fd = open (path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
@@ -22,6 +42,11 @@ open_device (const char *path, GError **error)
     {
       close (fd);
       g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID, "'%s' is not a device node", path);
+      return -1;
+    }
+  if (grant && !device_allowed (path, &st, error))
+    {
+      close (fd);
       return -1;
     }
   return fd;
@@ -49,7 +74,7 @@ find_user_entry (acl_t acl, uid_t uid)
 static gboolean
 update_acl (const char *path, uid_t uid, gboolean grant, gboolean write, GError **error)
 {
-  int fd = open_device (path, error);
+  int fd = open_device (path, grant, error);
   if (fd < 0)
     return FALSE;
   g_autofree char *proc_path = g_strdup_printf ("/proc/self/fd/%d", fd);

@@ -293,7 +293,7 @@ gint64
 moat_jv_int (const MoatJsonValue *value, gint64 fallback)
 {
   if (value == NULL || value->type != MOAT_JV_NUMBER || value->number < (double)G_MININT64
-      || value->number > (double)G_MAXINT64)
+      || value->number >= 9223372036854775808.0 /* 2^63: not representable */)
     return fallback;
   return (gint64)value->number;
 }

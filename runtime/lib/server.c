@@ -20,6 +20,7 @@ struct MoatServer
   char *socket_path;
   int listen_fd;
   guint listen_source;
+  guint resume_source;
   MoatSupervisor *supervisor;
   GHashTable *clients; /* Client* set */
 };
@@ -218,11 +219,30 @@ on_client_readable (int fd, GIOCondition condition, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static gboolean on_accept (int fd, GIOCondition condition, gpointer user_data);
+
+static void
+resume_listening (gpointer user_data)
+{
+  MoatServer *server = user_data;
+  server->resume_source = 0;
+  if (server->listen_source == 0)
+    server->listen_source = g_unix_fd_add (server->listen_fd, G_IO_IN, on_accept, server);
+}
+
 static gboolean
 on_accept (int fd, GIOCondition condition, gpointer user_data)
 {
   MoatServer *server = user_data;
   int client_fd = accept4 (fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (client_fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS))
+    {
+      /* The pending connection stays queued and the socket readable: listening again at once
+       * would spin. Pause, and let connections close meanwhile. */
+      server->listen_source = 0;
+      server->resume_source = g_timeout_add_once (MOAT_SERVER_RESUME_MS, resume_listening, server);
+      return G_SOURCE_REMOVE;
+    }
   if (client_fd < 0)
     return G_SOURCE_CONTINUE;
 
@@ -288,6 +308,7 @@ moat_server_free (MoatServer *server)
   if (server == NULL)
     return;
   g_clear_handle_id (&server->listen_source, g_source_remove);
+  g_clear_handle_id (&server->resume_source, g_source_remove);
   if (server->listen_fd >= 0)
     {
       close (server->listen_fd);

@@ -7,6 +7,7 @@
 
 #define MOAT_SERVER_MAX_CLIENTS 64
 #define MOAT_SERVER_REQUEST_TIMEOUT_MS 5000
+#define MOAT_SERVER_RESUME_MS 100 /* pause after running out of fds */
 
 typedef struct MoatServer MoatServer;
 

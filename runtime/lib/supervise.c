@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <glib-unix.h>
-#include <systemd/sd-journal.h>
 
 #include "device.h"
 #include "identity.h"
@@ -22,13 +21,23 @@
 #include "network.h"
 #include "oci.h"
 #include "proc.h"
+#include "sd.h"
 #include "selinux.h"
 
 /* A sandbox that ran at least this long before exiting starts its backoff afresh. */
 #define STABLE_RUN_USEC (30 * G_USEC_PER_SEC)
 /* Exits of unknown children remembered, in case one is a sandbox whose pid file is not read
- * yet (a short-lived sandbox can exit before crun does). */
+ * yet (a short-lived sandbox can exit before crun does). Only an exit seen after that
+ * sandbox's crun was started can match, and none is kept long, so a recycled pid never
+ * stands for a process that ended long ago. */
 #define ORPHANS_MAX 256
+#define ORPHAN_TTL_USEC (30 * G_USEC_PER_SEC)
+
+typedef struct
+{
+  int status;
+  gint64 reaped_at; /* monotonic usec */
+} Orphan;
 
 typedef enum
 {
@@ -82,7 +91,8 @@ typedef struct
   pid_t launcher_pid;
   pid_t main_pid;
   pid_t health_pid;
-  gint64 started_at; /* monotonic usec */
+  gint64 started_at;  /* monotonic usec */
+  gint64 launched_at; /* when its crun was spawned */
   guint restarts;
   guint backoff_ms;
   int last_exit_status;
@@ -112,7 +122,7 @@ struct MoatSupervisor
   gpointer event_data;
   GHashTable *sandboxes; /* name -> Sandbox* */
   GHashTable *children;  /* pid -> ChildEntry* */
-  GHashTable *orphans;   /* pid -> wait status + 1 */
+  GHashTable *orphans;   /* pid -> Orphan* */
   int signal_fd;
   guint signal_source;
   MoatDoneFunc all_stopped;
@@ -121,6 +131,7 @@ struct MoatSupervisor
 
 static void sandbox_launch_or_fail (Sandbox *sandbox);
 static void begin_stop (Sandbox *sandbox);
+static void kill_health_group (Sandbox *sandbox);
 static void on_main_exit (Sandbox *sandbox, int status);
 
 static void emit (MoatSupervisor *supervisor, const char *name, int priority, const char *format,
@@ -304,8 +315,10 @@ installed_sandboxes (MoatSupervisor *supervisor)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       Sandbox *sandbox = value;
+      /* A child still tracked (a health check being reaped) points at it: keep it until then. */
       if (!g_ptr_array_find (found, sandbox, NULL) && sandbox->state == STATE_STOPPED
-          && sandbox->waiters->len == 0)
+          && sandbox->waiters->len == 0 && sandbox->launcher_pid == 0 && sandbox->main_pid == 0
+          && sandbox->health_pid == 0)
         g_hash_table_iter_remove (&iter);
     }
   g_ptr_array_sort (found, compare_names);
@@ -436,7 +449,7 @@ open_log (Sandbox *sandbox, GError **error)
   MoatSupervisor *supervisor = sandbox->supervisor;
   if (supervisor->config.use_journal)
     {
-      int fd = sd_journal_stream_fd (sandbox->name, LOG_INFO, 0);
+      int fd = moat_journal_stream_fd (MOAT_JOURNAL_STDOUT, sandbox->name, LOG_INFO, NULL);
       if (fd >= 0)
         return fd;
       /* fall back to the file below */
@@ -476,6 +489,7 @@ launch_crun (Sandbox *sandbox, const MoatSandboxSpec *spec, const char *bundle, 
     NULL,
   };
   pid_t pid;
+  sandbox->launched_at = g_get_monotonic_time ();
   if (!moat_spawn (argv, log_fd, &pid, error))
     return FALSE;
   sandbox->launcher_pid = pid;
@@ -645,49 +659,35 @@ sandbox_launch (Sandbox *sandbox, GError **error)
     return FALSE;
 
   g_autofree char *bundle = run_dir_of (sandbox);
-  unmount_data (bundle);
-  if (!moat_rm_rf (bundle, error))
-    return FALSE;
-  /* 0755: crun resolves the /data source inside the sandbox's user namespace. */
-  if (mkdir (bundle, 0755) < 0)
-    return moat_error_errno (error, errno, "create", bundle);
   g_autofree char *data_mount = NULL;
-  if (!mount_data (data_dir, bundle, &data_mount, error))
+  int log_fd = -1;
+  unmount_data (bundle);
+  /* 0755: crun resolves the /data source inside the sandbox's user namespace. */
+  gboolean ok = moat_rm_rf (bundle, error)
+                && (mkdir (bundle, 0755) == 0 || moat_error_errno (error, errno, "create", bundle))
+                && mount_data (data_dir, bundle, &data_mount, error) && network_up (sandbox, error)
+                && (log_fd = open_log (sandbox, error)) >= 0;
+  if (ok)
     {
-      moat_rm_rf (bundle, NULL);
-      revoke_devices (sandbox, sandbox->manifest->devices->len);
-      return FALSE;
+      MoatSandboxSpec spec = {
+        .manifest = sandbox->manifest,
+        .identity = sandbox->identity,
+        .rootfs = rootfs,
+        .data_dir = data_mount,
+        .arch = moat_arch_native (),
+        .selinux = supervisor->config.selinux,
+        .nspawn_inaccessible_dir = supervisor->inaccessible_dir,
+        .netns_path = sandbox->netns_path,
+      };
+      ok = sandbox->manifest->backend == MOAT_BACKEND_NSPAWN
+               ? launch_nspawn (sandbox, &spec, bundle, log_fd, error)
+               : launch_crun (sandbox, &spec, bundle, log_fd, error);
     }
-  if (!network_up (sandbox, error))
-    {
-      unmount_data (bundle);
-      moat_rm_rf (bundle, NULL);
-      revoke_devices (sandbox, sandbox->manifest->devices->len);
-      return FALSE;
-    }
-
-  MoatSandboxSpec spec = {
-    .manifest = sandbox->manifest,
-    .identity = sandbox->identity,
-    .rootfs = rootfs,
-    .data_dir = data_mount,
-    .arch = moat_arch_native (),
-    .selinux = supervisor->config.selinux,
-    .nspawn_inaccessible_dir = supervisor->inaccessible_dir,
-    .netns_path = sandbox->netns_path,
-  };
-  int log_fd = open_log (sandbox, error);
-  if (log_fd < 0)
-    {
-      network_down (sandbox);
-      return FALSE;
-    }
-  gboolean ok = sandbox->manifest->backend == MOAT_BACKEND_NSPAWN
-                    ? launch_nspawn (sandbox, &spec, bundle, log_fd, error)
-                    : launch_crun (sandbox, &spec, bundle, log_fd, error);
-  close (log_fd);
+  if (log_fd >= 0)
+    close (log_fd);
   if (!ok)
     {
+      /* Leave nothing of a start that did not happen: rules, mount, run dir, device ACLs. */
       network_down (sandbox);
       unmount_data (bundle);
       moat_rm_rf (bundle, NULL);
@@ -808,14 +808,15 @@ on_launcher_exit (Sandbox *sandbox, int status)
       return;
     }
   sandbox->main_pid = (pid_t)pid;
-  gpointer orphan_status;
-  if (g_hash_table_lookup_extended (supervisor->orphans, GINT_TO_POINTER (pid), NULL,
-                                    &orphan_status))
+  Orphan *orphan = g_hash_table_lookup (supervisor->orphans, GINT_TO_POINTER (pid));
+  if (orphan != NULL && orphan->reaped_at >= sandbox->launched_at)
     {
-      /* It already ended, before crun did. */
+      /* It already ended, before crun did: it ran, but there is nothing left to signal. */
+      int orphan_status = orphan->status;
       g_hash_table_remove (supervisor->orphans, GINT_TO_POINTER (pid));
-      became_running (sandbox);
-      on_main_exit (sandbox, GPOINTER_TO_INT (orphan_status) - 1);
+      sandbox->started_at = g_get_monotonic_time ();
+      set_state (sandbox, STATE_RUNNING);
+      on_main_exit (sandbox, orphan_status);
       return;
     }
   track_child (supervisor, (pid_t)pid, sandbox, ROLE_MAIN);
@@ -830,8 +831,7 @@ on_main_exit (Sandbox *sandbox, int status)
   sandbox->main_pid = 0;
   sandbox->last_exit_status = status;
   sandbox->has_exited = TRUE;
-  if (sandbox->health_pid > 0)
-    kill (sandbox->health_pid, SIGKILL);
+  kill_health_group (sandbox);
   cleanup (sandbox);
 
   g_autofree char *how = moat_describe_wait_status (status);
@@ -851,17 +851,31 @@ on_main_exit (Sandbox *sandbox, int status)
 
 static void on_health_exit (Sandbox *sandbox, int status);
 
+/* Not ours to track: a process reparented to us (see ORPHANS_MAX). */
+static void
+remember_orphan (MoatSupervisor *supervisor, pid_t pid, int status)
+{
+  gint64 now = g_get_monotonic_time ();
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init (&iter, supervisor->orphans);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (now - ((Orphan *)value)->reaped_at > ORPHAN_TTL_USEC
+        || g_hash_table_size (supervisor->orphans) >= ORPHANS_MAX)
+      g_hash_table_iter_remove (&iter);
+  Orphan *orphan = g_new (Orphan, 1);
+  orphan->status = status;
+  orphan->reaped_at = now;
+  g_hash_table_replace (supervisor->orphans, GINT_TO_POINTER (pid), orphan);
+}
+
 static void
 dispatch_exit (MoatSupervisor *supervisor, pid_t pid, int status)
 {
   ChildEntry *entry = g_hash_table_lookup (supervisor->children, GINT_TO_POINTER (pid));
   if (entry == NULL)
     {
-      /* Not ours to track: a process reparented to us. Remember briefly (see ORPHANS_MAX). */
-      if (g_hash_table_size (supervisor->orphans) >= ORPHANS_MAX)
-        g_hash_table_remove_all (supervisor->orphans);
-      g_hash_table_insert (supervisor->orphans, GINT_TO_POINTER (pid),
-                           GINT_TO_POINTER (status + 1));
+      remember_orphan (supervisor, pid, status);
       return;
     }
   Sandbox *sandbox = entry->sandbox;
@@ -901,6 +915,13 @@ on_sigchld (int fd, GIOCondition condition, gpointer user_data)
 
 /* --- stopping ------------------------------------------------------------------------- */
 
+static guint
+stop_timeout_ms (Sandbox *sandbox)
+{
+  guint timeout_ms = sandbox->manifest ? sandbox->manifest->stop_timeout_usec / 1000 : 10000;
+  return MAX (timeout_ms, 1);
+}
+
 static gboolean
 on_kill_timer (gpointer user_data)
 {
@@ -911,6 +932,12 @@ on_kill_timer (gpointer user_data)
       emit (sandbox->supervisor, sandbox->name, LOG_NOTICE,
             "did not stop within its StopTimeout; killing it");
       kill (sandbox->main_pid, SIGKILL);
+    }
+  else if (sandbox->launcher_pid > 0)
+    {
+      emit (sandbox->supervisor, sandbox->name, LOG_NOTICE,
+            "still starting after its StopTimeout; killing crun");
+      kill (sandbox->launcher_pid, SIGKILL);
     }
   return G_SOURCE_REMOVE;
 }
@@ -923,19 +950,27 @@ begin_stop (Sandbox *sandbox)
   /* The sandbox's init is our child until we reap it, so its pid cannot be reused. */
   if (sandbox->main_pid > 0)
     kill (sandbox->main_pid, SIGTERM);
-  guint timeout_ms = sandbox->manifest ? sandbox->manifest->stop_timeout_usec / 1000 : 10000;
-  sandbox->kill_timer = g_timeout_add (MAX (timeout_ms, 1), on_kill_timer, sandbox);
+  g_clear_handle_id (&sandbox->kill_timer, g_source_remove);
+  sandbox->kill_timer = g_timeout_add (stop_timeout_ms (sandbox), on_kill_timer, sandbox);
 }
 
 /* --- health --------------------------------------------------------------------------- */
+
+/* A check runs in a process group of its own (moat_spawn starts a session): crun exec and
+ * nsenter fork the check itself, so killing only them would leave it running. */
+static void
+kill_health_group (Sandbox *sandbox)
+{
+  if (sandbox->health_pid > 0)
+    kill (-sandbox->health_pid, SIGKILL);
+}
 
 static gboolean
 on_health_kill_timer (gpointer user_data)
 {
   Sandbox *sandbox = user_data;
   sandbox->health_kill_timer = 0;
-  if (sandbox->health_pid > 0)
-    kill (sandbox->health_pid, SIGKILL);
+  kill_health_group (sandbox);
   return G_SOURCE_REMOVE;
 }
 
@@ -953,18 +988,17 @@ health_argv (Sandbox *sandbox)
     {
       /* Enter the sandbox's namespaces and root; moat-init then drops every capability and
        * loads the same seccomp filter before the check runs. */
-      g_autofree char *target = g_strdup_printf ("--target=%d", (int)sandbox->main_pid);
+      /* The sandbox's init is nspawn's child; without one (nspawn still setting up) there is
+       * nothing to check yet: never enter nspawn itself, which lives in the host's namespaces. */
       g_autofree char *leader = NULL;
       g_autofree char *children_path
           = g_strdup_printf ("/proc/%d/task/%d/children", sandbox->main_pid, sandbox->main_pid);
-      if (g_file_get_contents (children_path, &leader, NULL, NULL) && *g_strstrip (leader) != '\0')
-        {
-          char *space = strchr (leader, ' ');
-          if (space != NULL)
-            *space = '\0';
-          g_free (target);
-          target = g_strdup_printf ("--target=%s", leader);
-        }
+      if (!g_file_get_contents (children_path, &leader, NULL, NULL) || *g_strstrip (leader) == '\0')
+        return NULL;
+      char *space = strchr (leader, ' ');
+      if (space != NULL)
+        *space = '\0';
+      g_autofree char *target = g_strdup_printf ("--target=%s", leader);
       g_strv_builder_add_many (builder, supervisor->nsenter_path, target, "--all", "--root", "--wd",
                                MOAT_NSPAWN_INIT_PATH, "--seccomp", MOAT_NSPAWN_BPF_PATH, "--",
                                NULL);
@@ -981,6 +1015,8 @@ on_health_timer (gpointer user_data)
     return G_SOURCE_CONTINUE;
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) argv = health_argv (sandbox);
+  if (argv == NULL)
+    return G_SOURCE_CONTINUE;
   int log_fd = open_log (sandbox, NULL);
   pid_t pid;
   gboolean ok = moat_spawn ((const char *const *)argv, log_fd, &pid, &error);
@@ -1010,6 +1046,9 @@ schedule_health (Sandbox *sandbox)
 static void
 on_health_exit (Sandbox *sandbox, int status)
 {
+  /* Whatever the check left behind in its group goes with it (a pid stays reserved while it
+   * names a process group, so this reaches only that group). */
+  kill_health_group (sandbox);
   sandbox->health_pid = 0;
   g_clear_handle_id (&sandbox->health_kill_timer, g_source_remove);
   if (sandbox->state != STATE_RUNNING)
@@ -1060,7 +1099,7 @@ moat_supervisor_new (const MoatSupervisorConfig *config, MoatEventFunc on_event,
   supervisor->sandboxes
       = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)sandbox_free);
   supervisor->children = g_hash_table_new_full (NULL, NULL, NULL, g_free);
-  supervisor->orphans = g_hash_table_new (NULL, NULL);
+  supervisor->orphans = g_hash_table_new_full (NULL, NULL, NULL, g_free);
 
   g_autofree char *sandboxes_dir = g_build_filename (config->state_dir, "sandboxes", NULL);
   g_autofree char *run_sandboxes = g_build_filename (config->run_dir, "sandboxes", NULL);
@@ -1194,7 +1233,10 @@ moat_supervisor_stop (MoatSupervisor *supervisor, const char *name, MoatDoneFunc
       set_state (sandbox, STATE_STOPPED);
       return TRUE;
     case STATE_STARTING:
+      /* Stopped as soon as crun is done; a crun that hangs is killed after StopTimeout. */
       sandbox->stop_requested = TRUE;
+      if (sandbox->kill_timer == 0)
+        sandbox->kill_timer = g_timeout_add (stop_timeout_ms (sandbox), on_kill_timer, sandbox);
       break;
     case STATE_RUNNING:
       begin_stop (sandbox);
