@@ -131,7 +131,7 @@ struct MoatSupervisor
 
 static void sandbox_launch_or_fail (Sandbox *sandbox);
 static void begin_stop (Sandbox *sandbox);
-static void kill_health_group (Sandbox *sandbox);
+static void kill_health_group (Sandbox *sandbox, gboolean check_alive);
 static void on_main_exit (Sandbox *sandbox, int status);
 
 static void emit (MoatSupervisor *supervisor, const char *name, int priority, const char *format,
@@ -831,7 +831,7 @@ on_main_exit (Sandbox *sandbox, int status)
   sandbox->main_pid = 0;
   sandbox->last_exit_status = status;
   sandbox->has_exited = TRUE;
-  kill_health_group (sandbox);
+  kill_health_group (sandbox, FALSE); /* the kernel ends the rest with its pid namespace */
   cleanup (sandbox);
 
   g_autofree char *how = moat_describe_wait_status (status);
@@ -956,13 +956,29 @@ begin_stop (Sandbox *sandbox)
 
 /* --- health --------------------------------------------------------------------------- */
 
-/* A check runs in a process group of its own (moat_spawn starts a session): crun exec and
- * nsenter fork the check itself, so killing only them would leave it running. */
+/* A check runs in a process group of its own (moat_spawn starts a session), which nsenter
+ * and moat-init keep; crun exec, though, puts the check in a new session inside the
+ * sandbox, found through the pid file crun writes. Killing only crun or nsenter would leave
+ * the check running. */
 static void
-kill_health_group (Sandbox *sandbox)
+kill_health_group (Sandbox *sandbox, gboolean check_alive)
 {
-  if (sandbox->health_pid > 0)
-    kill (-sandbox->health_pid, SIGKILL);
+  if (sandbox->health_pid <= 0)
+    return;
+  g_autofree char *bundle = run_dir_of (sandbox);
+  g_autofree char *pid_file = g_build_filename (bundle, "health.pid", NULL);
+  g_autofree char *text = NULL;
+  guint64 pid;
+  /* Only while crun exec still waits for it is that pid surely still the check's. */
+  if (check_alive && g_file_get_contents (pid_file, &text, NULL, NULL)
+      && g_ascii_string_to_unsigned (g_strstrip (text), 10, 2, G_MAXINT32, &pid, NULL))
+    {
+      pid_t group = getpgid ((pid_t)pid);
+      if (group > 1 && group != getpgid (0))
+        kill (-group, SIGKILL);
+    }
+  unlink (pid_file);
+  kill (-sandbox->health_pid, SIGKILL);
 }
 
 static gboolean
@@ -970,7 +986,7 @@ on_health_kill_timer (gpointer user_data)
 {
   Sandbox *sandbox = user_data;
   sandbox->health_kill_timer = 0;
-  kill_health_group (sandbox);
+  kill_health_group (sandbox, TRUE);
   return G_SOURCE_REMOVE;
 }
 
@@ -981,8 +997,10 @@ health_argv (Sandbox *sandbox)
   g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
   if (sandbox->manifest->backend == MOAT_BACKEND_CRUN)
     {
+      g_autofree char *bundle = run_dir_of (sandbox);
+      g_autofree char *pid_file = g_build_filename (bundle, "health.pid", NULL);
       g_strv_builder_add_many (builder, supervisor->crun_path, "--root", supervisor->crun_root,
-                               "exec", sandbox->name, NULL);
+                               "exec", "--pid-file", pid_file, sandbox->name, NULL);
     }
   else
     {
@@ -1048,7 +1066,7 @@ on_health_exit (Sandbox *sandbox, int status)
 {
   /* Whatever the check left behind in its group goes with it (a pid stays reserved while it
    * names a process group, so this reaches only that group). */
-  kill_health_group (sandbox);
+  kill_health_group (sandbox, FALSE);
   sandbox->health_pid = 0;
   g_clear_handle_id (&sandbox->health_kill_timer, g_source_remove);
   if (sandbox->state != STATE_RUNNING)

@@ -84,3 +84,27 @@ check "two sandboxes get different MCS pairs ($mcs_crun, $mcs_nspawn)" test "$mc
 stop_moatd
 start_moatd --no-start
 check "identities persist across a daemon restart" test "$(field_of probe-crun confinement.uid_base)" = "$base_crun"
+
+# Nodes no manifest can have: a block device (a disk holds the host's files) and kernel memory.
+DEV_BLK=/dev/moattest-blk-$$ DEV_MEM=/dev/moattest-mem-$$
+mknod -m 660 "$DEV_BLK" b 7 250
+mknod -m 600 "$DEV_MEM" c 1 1
+trap 'rm -f "$DEV_RW" "$DEV_RO" "$DEV_NO" "$DEV_BLK" "$DEV_MEM"; cleanup' EXIT
+for node in "$DEV_BLK" "$DEV_MEM"; do
+  name=greedy-$(basename "$node" | cut -d- -f2)
+  install_sandbox "$name" <<EOF2
+[Sandbox]
+Name=$name
+Version=1.0
+Exec=/bin/true
+Restart=no
+
+[Devices]
+Device=$node rw
+EOF2
+  err=$(moat start "$name" 2>&1 || true)
+  diag "$name: $err"
+  check "a manifest asking for $(basename "$node") is refused at start" \
+    grep -Eq 'block device|kernel memory' <<<"$err"
+  check "... and no ACL was left on it" sh -c "! getfacl -n $node 2>/dev/null | grep -q '^user:[0-9]'"
+done

@@ -18,6 +18,17 @@ Command=/bin/sh -c "test -e /tmp/ready && grep -q '^Seccomp:.*2' /proc/self/stat
 Interval=1s
 EOF2
 done
+install_sandbox slow <<'EOF2'
+[Sandbox]
+Name=slow
+Version=1.0
+Exec=/bin/sh -c "trap 'exit 0' TERM; sleep 1000 & wait"
+
+[Health]
+Command=/bin/sh -c "sleep 300; true"
+Interval=2s
+Timeout=1s
+EOF2
 install_sandbox sick <<'EOF2'
 [Sandbox]
 Name=sick
@@ -44,5 +55,12 @@ required_unhealthy() {
 }
 check "moat status counts the one required sandbox that is not healthy" test "$(required_unhealthy)" = 1
 check "moat list shows the health" sh -c "$MOAT --run-dir $RUN list | grep -Eq '^sick .* unhealthy'"
+check "a check that outlives its Timeout makes the sandbox unhealthy" wait_for health 30 health_is slow unhealthy
+sleep 3
+checks=$(pgrep -fc '^sleep 300' || true)
+diag "health-check sleeps left: $checks"
+check "a timed-out check is killed, with what it started (at most the current one runs)" \
+  test "$checks" -le 1
+moat stop slow >/dev/null
 moat stop sick >/dev/null
 check "no health check process outlives the sandboxes" sh -c "! pgrep -f '[c]run --root .* exec sick' >/dev/null"
