@@ -6,7 +6,8 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 
 LIB_PKGS := glib-2.0 libseccomp libselinux libacl libsodium ostree-1
-CLI_PKGS := $(LIB_PKGS) json-glib-1.0
+# Unit tests read the configs the library writes back with json-glib; no program links it.
+TEST_PKGS := $(LIB_PKGS) json-glib-1.0
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
 ifeq ($(SANITIZE),1)
@@ -20,10 +21,11 @@ endif
 
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) -fPIE $(CFLAGS) \
-	-iquote runtime/lib $(shell $(PKG_CONFIG) --cflags $(CLI_PKGS))
+	-iquote runtime/lib $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS))
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(HARDEN) $(LDFLAGS)
 LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS))
-CLI_LIBS := $(shell $(PKG_CONFIG) --libs $(CLI_PKGS))
+TEST_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-glib-1.0)
+TEST_LIBS := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
 
 LIB_SRCS := $(wildcard runtime/lib/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -54,7 +56,7 @@ $(BUILD)/moatd: $(MOATD_OBJS) $(BUILD)/libmoat.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
 
 $(BUILD)/moat: $(MOAT_OBJS) $(BUILD)/libmoat.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CLI_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
 
 # Build-host tools (tree/): thin mains over the same library.
 $(BUILD)/moat-sign: $(BUILD)/tree/moat-sign/main.o $(BUILD)/libmoat.a
@@ -70,11 +72,11 @@ $(BUILD)/tests/%: tests/integration/%.c
 	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O1 -g -static -o $@ $<
 
 $(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(BUILD)/libmoat.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CLI_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c $(wildcard runtime/lib/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DSRCDIR=\"$(CURDIR)\" -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -DSRCDIR=\"$(CURDIR)\" -c -o $@ $<
 
 $(BUILD)/rootfs-busybox/.stamp: tests/integration/make-rootfs $(STATIC_BINS)
 	tests/integration/make-rootfs $(BUILD)/rootfs-busybox
@@ -127,7 +129,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Iruntime/lib -D_GNU_SOURCE $(CPPCHECK_DEFS) runtime
 	shellcheck -x ci/install-deps .ci/run tests/run tests/demo tests/integration/*.sh \
-		tests/integration/make-rootfs tests/bench/run
+		tests/integration/make-rootfs tests/bench/run tests/bench/net-run
 
 clean:
 	rm -rf build build-asan

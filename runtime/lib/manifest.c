@@ -383,20 +383,6 @@ parse_command (Parser *p, const char *value, char ***ret_argv, GError **error)
 
 /* [Sandbox] */
 
-gboolean
-moat_name_is_valid (const char *name)
-{
-  if (name == NULL)
-    return FALSE;
-  gsize len = strlen (name);
-  if (len == 0 || len > MOAT_NAME_MAX || name[0] == '-' || name[len - 1] == '-')
-    return FALSE;
-  for (const char *c = name; *c != '\0'; c++)
-    if (!g_ascii_islower (*c) && !g_ascii_isdigit (*c) && *c != '-')
-      return FALSE;
-  return TRUE;
-}
-
 static gboolean
 parse_name (Parser *p, const char *value, GError **error)
 {

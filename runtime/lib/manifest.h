@@ -6,11 +6,11 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "name.h"
 #include "network.h"
 
 #define MOAT_MANIFEST_MAX_SIZE (64 * 1024)
 #define MOAT_MANIFEST_MAX_LINE 4096
-#define MOAT_NAME_MAX 32
 /* Most values a repeatable key may collect (Environment=, Device=, Capabilities=,
  * SystemCalls=, Allow=, Accept=, Publish=, each counted over all its lines), and most words in
  * Exec= or Command=. */
@@ -76,9 +76,6 @@ typedef struct
 
 /* Capabilities a manifest may name; all others are refused. NULL-terminated. */
 extern const char *const moat_manifest_allowed_capabilities[];
-
-/* Whether NAME is a safe identifier for a sandbox: [a-z0-9][a-z0-9-]{0,31}, no trailing '-'. */
-gboolean moat_name_is_valid (const char *name);
 
 /* Parse DATA (LEN bytes, need not be NUL-terminated). FILENAME is used in messages only.
  * Errors are MOAT_ERROR_INVALID with the message "FILENAME:LINE: KEY: what is wrong"

@@ -7,12 +7,13 @@ control (MoatCli *cli, const char *verb, const char *done_text)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *code = NULL;
-  g_autoptr (JsonNode) reply
-      = moat_cli_call (cli, verb, (const char *const *)cli->args, &code, &error);
+  g_autofree char *text = NULL;
+  g_autoptr (MoatJsonValue) reply = moat_cli_call (cli, verb, (const char *const *)cli->args,
+                                                   cli->json ? &text : NULL, &code, &error);
   if (reply == NULL)
     return moat_cli_fail (error, code);
   if (cli->json)
-    moat_cli_print_json (reply);
+    moat_cli_print_json (text);
   else
     printf ("%s %s\n", cli->args[0], done_text);
   return MOAT_EXIT_OK;

@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "manifest.h"
 #include "moat.h"
+#include "name.h"
 
 /* Copy what FD has from its current offset to stdout; FALSE on a read error. */
 static gboolean
@@ -64,11 +64,8 @@ moat_cmd_logs (MoatCli *cli)
   /* Where moatd sends this sandbox's output; without a daemon, guess the same way it does. */
   g_autoptr (GError) error = NULL;
   const char *const args[] = { name, NULL };
-  g_autoptr (JsonNode) reply = moat_cli_call (cli, "status", args, NULL, &error);
-  const char *log
-      = reply
-            ? json_object_get_string_member_with_default (json_node_get_object (reply), "log", NULL)
-            : NULL;
+  g_autoptr (MoatJsonValue) reply = moat_cli_call (cli, "status", args, NULL, NULL, &error);
+  const char *log = moat_jv_member_string (reply, "log", NULL);
   gboolean journal = log != NULL ? g_str_has_prefix (log, "journal")
                                  : access ("/run/systemd/journal/stdout", W_OK) == 0;
   if (journal)

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "moat-error.h"
 #include "moat.h"
 #include "remote.h"
@@ -199,61 +200,38 @@ remote_disable (Call *call)
   return MOAT_EXIT_OK;
 }
 
-static JsonNode *
+static char *
 status_json (const MoatRemoteStatus *status)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "enabled");
-  json_builder_add_boolean_value (b, status->enabled);
-  json_builder_set_member_name (b, "interface");
-  json_builder_add_string_value (b, status->interface);
-  json_builder_set_member_name (b, "up");
-  json_builder_add_boolean_value (b, status->backend != NULL);
-  json_builder_set_member_name (b, "backend");
-  if (status->backend != NULL)
-    json_builder_add_string_value (b, status->backend);
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "public_key");
-  json_builder_add_string_value (b, status->public_key);
-  json_builder_set_member_name (b, "listen_port");
-  json_builder_add_int_value (b, status->port);
-  json_builder_set_member_name (b, "address");
-  json_builder_add_string_value (b, status->address);
-  json_builder_set_member_name (b, "allow");
-  json_builder_begin_array (b);
-  for (char **a = status->allow; *a != NULL; a++)
-    json_builder_add_string_value (b, *a);
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "peers");
-  json_builder_begin_array (b);
+  g_autoptr (MoatJson) json = moat_json_new ();
+  moat_json_begin_object (json);
+  moat_json_kv_bool (json, "enabled", status->enabled);
+  moat_json_kv_string (json, "interface", status->interface);
+  moat_json_kv_bool (json, "up", status->backend != NULL);
+  moat_json_kv_string (json, "backend", status->backend); /* null when down */
+  moat_json_kv_string (json, "public_key", status->public_key);
+  moat_json_kv_int (json, "listen_port", status->port);
+  moat_json_kv_string (json, "address", status->address);
+  moat_json_key (json, "allow");
+  moat_json_strv (json, (const char *const *)status->allow);
+  moat_json_key (json, "peers");
+  moat_json_begin_array (json);
   for (guint i = 0; i < status->peers->len; i++)
     {
       const MoatRemotePeer *peer = status->peers->pdata[i];
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "name");
-      json_builder_add_string_value (b, peer->name);
-      json_builder_set_member_name (b, "public_key");
-      json_builder_add_string_value (b, peer->public_key);
-      json_builder_set_member_name (b, "address");
-      json_builder_add_string_value (b, peer->address);
-      json_builder_set_member_name (b, "endpoint");
-      if (peer->endpoint != NULL)
-        json_builder_add_string_value (b, peer->endpoint);
-      else
-        json_builder_add_null_value (b);
-      json_builder_set_member_name (b, "latest_handshake");
-      json_builder_add_int_value (b, peer->latest_handshake);
-      json_builder_set_member_name (b, "rx_bytes");
-      json_builder_add_int_value (b, (gint64)peer->rx_bytes);
-      json_builder_set_member_name (b, "tx_bytes");
-      json_builder_add_int_value (b, (gint64)peer->tx_bytes);
-      json_builder_end_object (b);
+      moat_json_begin_object (json);
+      moat_json_kv_string (json, "name", peer->name);
+      moat_json_kv_string (json, "public_key", peer->public_key);
+      moat_json_kv_string (json, "address", peer->address);
+      moat_json_kv_string (json, "endpoint", peer->endpoint); /* null when never seen */
+      moat_json_kv_int (json, "latest_handshake", peer->latest_handshake);
+      moat_json_kv_int (json, "rx_bytes", (gint64)peer->rx_bytes);
+      moat_json_kv_int (json, "tx_bytes", (gint64)peer->tx_bytes);
+      moat_json_end_object (json);
     }
-  json_builder_end_array (b);
-  json_builder_end_object (b);
-  return json_builder_get_root (b);
+  moat_json_end_array (json);
+  moat_json_end_object (json);
+  return moat_json_steal (g_steal_pointer (&json));
 }
 
 static char *
@@ -300,8 +278,8 @@ remote_show (Call *call)
     return fail (error);
   if (call->json)
     {
-      g_autoptr (JsonNode) node = status_json (status);
-      moat_cli_print_json (node);
+      g_autofree char *text = status_json (status);
+      moat_cli_print_json (text);
     }
   else
     print_status (status);

@@ -180,43 +180,111 @@ main (int argc, char **argv)
   return verb->function (&cli);
 }
 
-JsonNode *
-moat_cli_call (MoatCli *cli, const char *verb, const char *const *args, char **ret_code,
-               GError **error)
+MoatJsonValue *
+moat_cli_call (MoatCli *cli, const char *verb, const char *const *args, char **ret_reply,
+               char **ret_code, GError **error)
 {
   g_autofree char *socket_path = g_build_filename (cli->run_dir, "moatd.sock", NULL);
   g_autofree char *reply = moat_proto_call (socket_path, verb, args, error);
   if (reply == NULL)
     return NULL;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, reply, -1, error))
+  g_autoptr (MoatJsonValue) root = moat_jv_parse (reply, strlen (reply), error);
+  if (root == NULL)
     return NULL;
-  JsonNode *root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (moat_jv_type (root) != MOAT_JV_OBJECT)
     return g_set_error (error, MOAT_ERROR, MOAT_ERROR_FAILED, "moatd sent no JSON object"), NULL;
-  JsonObject *object = json_node_get_object (root);
-  JsonNode *error_node = json_object_get_member (object, "error");
-  if (error_node != NULL && JSON_NODE_HOLDS_OBJECT (error_node))
+  const MoatJsonValue *err = moat_jv_member (root, "error");
+  if (moat_jv_type (err) == MOAT_JV_OBJECT)
     {
-      JsonObject *err = json_node_get_object (error_node);
-      const char *message
-          = err ? json_object_get_string_member_with_default (err, "message", "?") : "?";
-      if (ret_code != NULL && err != NULL)
-        *ret_code = g_strdup (json_object_get_string_member_with_default (err, "code", "failed"));
-      g_set_error_literal (error, MOAT_ERROR, MOAT_ERROR_FAILED, message);
+      if (ret_code != NULL)
+        *ret_code = g_strdup (moat_jv_member_string (err, "code", "failed"));
+      g_set_error_literal (error, MOAT_ERROR, MOAT_ERROR_FAILED,
+                           moat_jv_member_string (err, "message", "?"));
       return NULL;
     }
-  return json_node_copy (root);
+  if (ret_reply != NULL)
+    *ret_reply = g_steal_pointer (&reply);
+  return g_steal_pointer (&root);
 }
 
-void
-moat_cli_print_json (JsonNode *node)
+static void
+newline (guint depth)
 {
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-  json_generator_set_pretty (generator, TRUE);
-  json_generator_set_root (generator, node);
-  g_autofree char *text = json_generator_to_data (generator, NULL);
-  printf ("%s\n", text);
+  putchar ('\n');
+  for (guint i = 0; i < depth; i++)
+    fputs ("  ", stdout);
+}
+
+/* Copy the string whose opening quote is at P, escapes as they are; returns its last byte. */
+static const char *
+put_string (const char *p)
+{
+  putchar (*p++);
+  for (; *p != '\0' && *p != '"'; p++)
+    {
+      if (*p == '\\' && p[1] != '\0')
+        putchar (*p++);
+      putchar (*p);
+    }
+  if (*p == '\0')
+    return p - 1;
+  putchar (*p);
+  return p;
+}
+
+/* Lay TEXT out as json-glib's pretty generator did before the CLI stopped linking it, so that
+ * --json output keeps its shape: two spaces a level, "key" : value, [] for an empty array and,
+ * as json-glib had it, an empty object's braces a level's indent apart. Strings and numbers are
+ * copied as moatd wrote them. */
+void
+moat_cli_print_json (const char *text)
+{
+  guint depth = 0;
+  for (const char *p = text; *p != '\0'; p++)
+    {
+      switch (*p)
+        {
+        case '"':
+          p = put_string (p);
+          break;
+        case '{':
+        case '[':
+          {
+            const char *next = p + 1 + strspn (p + 1, " \t\r\n");
+            putchar (*p);
+            if (*next == (*p == '{' ? '}' : ']'))
+              {
+                for (guint i = 0; *p == '{' && i < depth; i++)
+                  fputs ("  ", stdout);
+                putchar (*next);
+                p = next;
+              }
+            else
+              newline (++depth);
+            break;
+          }
+        case '}':
+        case ']':
+          newline (depth > 0 ? --depth : 0);
+          putchar (*p);
+          break;
+        case ',':
+          putchar (',');
+          newline (depth);
+          break;
+        case ':':
+          fputs (" : ", stdout);
+          break;
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+          break;
+        default:
+          putchar (*p);
+        }
+    }
+  putchar ('\n');
 }
 
 int

@@ -2,7 +2,8 @@
 #pragma once
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
+
+#include "jsonread.h"
 
 /* Exit codes, as rpm-ostree: 77 when there was nothing to do. */
 #define MOAT_EXIT_OK 0
@@ -22,12 +23,16 @@ typedef struct
 typedef int (*MoatVerbFunc) (MoatCli *cli);
 
 /* Send a request to moatd and parse the reply. An {"error":...} reply becomes a GError whose
- * message is the daemon's; RET_CODE (optional) gets its code ("exists", "not-running"...). */
-JsonNode *moat_cli_call (MoatCli *cli, const char *verb, const char *const *args, char **ret_code,
-                         GError **error);
+ * message is the daemon's; RET_CODE (optional) gets its code ("exists", "not-running"...).
+ * RET_REPLY (optional) gets the reply's text, for --json. */
+MoatJsonValue *moat_cli_call (MoatCli *cli, const char *verb, const char *const *args,
+                              char **ret_reply, char **ret_code, GError **error);
 
-/* Print a JSON node for --json output. */
-void moat_cli_print_json (JsonNode *node);
+/* Print TEXT, one valid JSON document, indented for --json output. */
+void moat_cli_print_json (const char *text);
+
+/* Print one line per sandbox of the array SANDBOXES; `moat list` and `moat status` share it. */
+void moat_cli_print_sandbox_table (const MoatJsonValue *sandboxes);
 
 /* Report ERROR as "moat: message" and return the exit code it stands for. */
 int moat_cli_fail (const GError *error, const char *code);
