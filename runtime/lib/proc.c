@@ -12,14 +12,23 @@
 
 #include "moat-error.h"
 
-static char *const minimal_environ[] = {
-  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-  "LANG=C.UTF-8",
-  NULL,
-};
+/* PATH and LANG, then EXTRA ("KEY=VALUE"): helpers never see moatd's own environment. */
+static char **
+make_environ (const char *const *extra)
+{
+  g_autoptr (GPtrArray) all = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (all,
+                   g_strdup ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+  g_ptr_array_add (all, g_strdup ("LANG=C.UTF-8"));
+  for (gsize i = 0; extra != NULL && extra[i] != NULL; i++)
+    g_ptr_array_add (all, g_strdup (extra[i]));
+  g_ptr_array_add (all, NULL);
+  return (char **)g_ptr_array_free (g_steal_pointer (&all), FALSE);
+}
 
 gboolean
-moat_spawn (const char *const *argv, int output_fd, pid_t *ret_pid, GError **error)
+moat_spawn_fds (const char *const *argv, const char *const *extra_env, int in_fd, int out_fd,
+                int err_fd, gboolean new_session, pid_t *ret_pid, GError **error)
 {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
@@ -32,28 +41,32 @@ moat_spawn (const char *const *argv, int output_fd, pid_t *ret_pid, GError **err
   /* The daemon blocks SIGCHLD for its signalfd: children must not inherit that mask. */
   posix_spawnattr_setsigmask (&attr, &empty);
   posix_spawnattr_setsigdefault (&attr, &all);
-  posix_spawnattr_setflags (&attr,
-                            POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-  posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (output_fd >= 0)
+  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+                                       | (new_session ? POSIX_SPAWN_SETSID : 0));
+  int fds[3] = { in_fd, out_fd, err_fd };
+  for (int target = 0; target < 3; target++)
     {
-      posix_spawn_file_actions_adddup2 (&actions, output_fd, 1);
-      posix_spawn_file_actions_adddup2 (&actions, output_fd, 2);
+      if (fds[target] >= 0)
+        posix_spawn_file_actions_adddup2 (&actions, fds[target], target);
+      else
+        posix_spawn_file_actions_addopen (&actions, target, "/dev/null",
+                                          target == 0 ? O_RDONLY : O_WRONLY, 0);
     }
-  else
-    {
-      posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
-      posix_spawn_file_actions_adddup2 (&actions, 1, 2);
-    }
-
+  g_auto (GStrv) environment = make_environ (extra_env);
   pid_t pid;
-  int r = posix_spawn (&pid, argv[0], &actions, &attr, (char *const *)argv, minimal_environ);
+  int r = posix_spawn (&pid, argv[0], &actions, &attr, (char *const *)argv, environment);
   posix_spawn_file_actions_destroy (&actions);
   posix_spawnattr_destroy (&attr);
   if (r != 0)
     return moat_error_errno (error, r, "spawn", argv[0]);
   *ret_pid = pid;
   return TRUE;
+}
+
+gboolean
+moat_spawn (const char *const *argv, int output_fd, pid_t *ret_pid, GError **error)
+{
+  return moat_spawn_fds (argv, NULL, -1, output_fd, output_fd, TRUE, ret_pid, error);
 }
 
 gboolean

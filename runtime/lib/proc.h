@@ -10,6 +10,13 @@
  * dispositions, and a minimal environment. */
 gboolean moat_spawn (const char *const *argv, int output_fd, pid_t *ret_pid, GError **error);
 
+/* The general form: IN_FD, OUT_FD and ERR_FD become stdin, stdout and stderr (-1: /dev/null),
+ * EXTRA_ENV ("KEY=VALUE", may be NULL) is added to the minimal environment, and NEW_SESSION
+ * puts the child in a session (and process group) of its own. */
+gboolean moat_spawn_fds (const char *const *argv, const char *const *extra_env, int in_fd,
+                         int out_fd, int err_fd, gboolean new_session, pid_t *ret_pid,
+                         GError **error);
+
 /* Spawn and wait (for short, bounded helpers like `crun delete`). RET_STATUS is the
  * waitpid status. */
 gboolean moat_spawn_sync (const char *const *argv, int output_fd, int *ret_status, GError **error);

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -24,19 +23,6 @@ close_fd (int *fd)
   *fd = -1;
 }
 
-static char **
-make_environ (const char *const *env)
-{
-  g_autoptr (GPtrArray) all = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (all,
-                   g_strdup ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
-  g_ptr_array_add (all, g_strdup ("LANG=C.UTF-8"));
-  for (gsize i = 0; env != NULL && env[i] != NULL; i++)
-    g_ptr_array_add (all, g_strdup (env[i]));
-  g_ptr_array_add (all, NULL);
-  return (char **)g_ptr_array_free (g_steal_pointer (&all), FALSE);
-}
-
 /* Read what is there on FD into TO (at most LIMIT bytes kept); FALSE at end of file. */
 static gboolean
 drain (int fd, GString *to, gsize limit)
@@ -50,38 +36,6 @@ drain (int fd, GString *to, gsize limit)
   if (to != NULL && to->len < limit)
     g_string_append_len (to, buf, MIN ((gsize)n, limit - to->len));
   explicit_bzero (buf, sizeof buf);
-  return TRUE;
-}
-
-static gboolean
-spawn (const char *const *argv, const char *const *env, int in_fd, int out_fd, int err_fd,
-       pid_t *ret_pid, GError **error)
-{
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  sigset_t empty, all;
-  sigemptyset (&empty);
-  sigfillset (&all);
-  posix_spawn_file_actions_init (&actions);
-  posix_spawnattr_init (&attr);
-  /* moatd blocks SIGCHLD for its signalfd: children must not inherit that mask. */
-  posix_spawnattr_setsigmask (&attr, &empty);
-  posix_spawnattr_setsigdefault (&attr, &all);
-  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  if (in_fd >= 0)
-    posix_spawn_file_actions_adddup2 (&actions, in_fd, 0);
-  else
-    posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2 (&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2 (&actions, err_fd, 2);
-  g_auto (GStrv) environ_ = make_environ (env);
-  pid_t pid;
-  int r = posix_spawn (&pid, argv[0], &actions, &attr, (char *const *)argv, environ_);
-  posix_spawn_file_actions_destroy (&actions);
-  posix_spawnattr_destroy (&attr);
-  if (r != 0)
-    return moat_error_errno (error, r, "run", argv[0]);
-  *ret_pid = pid;
   return TRUE;
 }
 
@@ -145,7 +99,7 @@ moat_tool_run (const char *const *argv, const char *const *env, const char *inpu
       return moat_error_errno (error, errsv, "make pipes for", argv[0]);
     }
   pid_t pid;
-  gboolean spawned = spawn (argv, env, in[1], out[1], err[1], &pid, error);
+  gboolean spawned = moat_spawn_fds (argv, env, in[1], out[1], err[1], FALSE, &pid, error);
   close_fd (&in[1]);
   close_fd (&out[1]);
   close_fd (&err[1]);
