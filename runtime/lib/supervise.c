@@ -1,4 +1,4 @@
-#include "supervise.h"
+#include "supervise-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,95 +39,10 @@ typedef struct
   gint64 reaped_at; /* monotonic usec */
 } Orphan;
 
-typedef enum
-{
-  STATE_STOPPED,
-  STATE_STARTING,
-  STATE_RUNNING,
-  STATE_STOPPING,
-  STATE_BACKOFF,
-  STATE_FAILED,
-} SandboxState;
-
-static const char *const state_names[] = {
+const char *const supervise_state_names[] = {
   "stopped", "starting", "running", "stopping", "backoff", "failed",
 };
-
-typedef enum
-{
-  HEALTH_NONE,
-  HEALTH_STARTING,
-  HEALTH_HEALTHY,
-  HEALTH_UNHEALTHY,
-} HealthState;
-
-static const char *const health_names[] = { "none", "starting", "healthy", "unhealthy" };
-
-typedef enum
-{
-  ROLE_LAUNCHER, /* crun run --detach, until it has started the sandbox */
-  ROLE_MAIN,     /* the sandbox's init (crun) or systemd-nspawn */
-  ROLE_HEALTH,   /* a health check */
-} ChildRole;
-
-typedef struct
-{
-  MoatDoneFunc done;
-  gpointer user_data;
-  gboolean want_running;
-} Waiter;
-
-typedef struct
-{
-  MoatSupervisor *supervisor;
-  char *name;
-  MoatManifest *manifest; /* as last loaded; reloaded at every start */
-  MoatIdentity identity;
-  gboolean have_identity;
-  char *netns_path; /* while its network (moat_network_setup()) is up */
-  SandboxState state;
-  HealthState health;
-  gboolean stop_requested; /* a stop arrived while starting */
-  pid_t launcher_pid;
-  pid_t main_pid;
-  pid_t health_pid;
-  gint64 started_at;  /* monotonic usec */
-  gint64 launched_at; /* when its crun was spawned */
-  guint restarts;
-  guint backoff_ms;
-  int last_exit_status;
-  gboolean has_exited;
-  guint consecutive_health_failures;
-  char *last_error;
-  guint kill_timer;
-  guint restart_timer;
-  guint health_timer;
-  guint health_kill_timer;
-  GArray *waiters; /* of Waiter */
-} Sandbox;
-
-typedef struct
-{
-  Sandbox *sandbox;
-  ChildRole role;
-} ChildEntry;
-
-struct MoatSupervisor
-{
-  MoatSupervisorConfig config; /* strings owned below */
-  char *state_dir, *run_dir, *log_dir, *init_path, *crun_path, *nspawn_path, *nsenter_path,
-      *cgroup_manager, *crun_root, *inaccessible_dir, *ip_path, *nft_path, *unshare_path;
-  MoatNetworkTools network_tools;
-  MoatEventFunc on_event;
-  gpointer event_data;
-  GHashTable *sandboxes; /* name -> Sandbox* */
-  GHashTable *children;  /* pid -> ChildEntry* */
-  GHashTable *orphans;   /* pid -> Orphan* */
-  int signal_fd;
-  guint signal_source;
-  MoatDoneFunc all_stopped;
-  gpointer all_stopped_data;
-};
+const char *const supervise_health_names[] = { "none", "starting", "healthy", "unhealthy" };
 
 static void sandbox_launch_or_fail (Sandbox *sandbox);
 static void begin_stop (Sandbox *sandbox);
@@ -175,8 +90,8 @@ run_dir_of (Sandbox *sandbox)
   return g_build_filename (sandbox->supervisor->run_dir, "sandboxes", sandbox->name, NULL);
 }
 
-static void
-set_error (Sandbox *sandbox, const char *message)
+void
+supervise_set_error (Sandbox *sandbox, const char *message)
 {
   g_free (sandbox->last_error);
   sandbox->last_error = g_strdup (message);
@@ -256,16 +171,16 @@ track_child (MoatSupervisor *supervisor, pid_t pid, Sandbox *sandbox, ChildRole 
 
 /* --- discovery ------------------------------------------------------------------------ */
 
-static char *
-manifest_path (MoatSupervisor *supervisor, const char *name)
+char *
+supervise_manifest_path (MoatSupervisor *supervisor, const char *name)
 {
   return g_build_filename (supervisor->state_dir, "sandboxes", name, "current", "manifest", NULL);
 }
 
 /* Look NAME up, or find it installed on disk. Only names that are safe identifiers and have
  * a deployed manifest count as installed. */
-static Sandbox *
-lookup_sandbox (MoatSupervisor *supervisor, const char *name, GError **error)
+Sandbox *
+supervise_lookup (MoatSupervisor *supervisor, const char *name, GError **error)
 {
   if (!moat_name_is_valid (name))
     return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID, "'%s' is not a sandbox name", name),
@@ -274,7 +189,7 @@ lookup_sandbox (MoatSupervisor *supervisor, const char *name, GError **error)
   if (sandbox != NULL)
     return sandbox;
 
-  g_autofree char *path = manifest_path (supervisor, name);
+  g_autofree char *path = supervise_manifest_path (supervisor, name);
   if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
     return g_set_error (error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND, "no sandbox '%s' is installed",
                         name),
@@ -295,8 +210,8 @@ compare_names (gconstpointer a, gconstpointer b)
 }
 
 /* Every installed sandbox, refreshed from disk; sorted by name. */
-static GPtrArray *
-installed_sandboxes (MoatSupervisor *supervisor)
+GPtrArray *
+supervise_installed (MoatSupervisor *supervisor)
 {
   g_autoptr (GPtrArray) found = g_ptr_array_new ();
   g_autofree char *dir_path = g_build_filename (supervisor->state_dir, "sandboxes", NULL);
@@ -304,7 +219,7 @@ installed_sandboxes (MoatSupervisor *supervisor)
   const char *entry;
   while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
     {
-      Sandbox *sandbox = lookup_sandbox (supervisor, entry, NULL);
+      Sandbox *sandbox = supervise_lookup (supervisor, entry, NULL);
       if (sandbox != NULL)
         g_ptr_array_add (found, sandbox);
     }
@@ -546,7 +461,7 @@ static gboolean
 lookup_peer (const char *name, uint32_t *ret_address, gpointer user_data)
 {
   MoatSupervisor *supervisor = user_data;
-  g_autofree char *path = manifest_path (supervisor, name);
+  g_autofree char *path = supervise_manifest_path (supervisor, name);
   MoatIdentity identity;
   if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)
       || !moat_identity_get (supervisor->state_dir, name, &identity, NULL))
@@ -555,8 +470,8 @@ lookup_peer (const char *name, uint32_t *ret_address, gpointer user_data)
   return TRUE;
 }
 
-static gboolean
-has_network (Sandbox *sandbox)
+gboolean
+supervise_has_network (Sandbox *sandbox)
 {
   return sandbox->manifest != NULL && sandbox->have_identity
          && !moat_network_policy_is_empty (&sandbox->manifest->network);
@@ -594,7 +509,7 @@ static gboolean
 network_up (Sandbox *sandbox, GError **error)
 {
   MoatSupervisor *supervisor = sandbox->supervisor;
-  if (!has_network (sandbox))
+  if (!supervise_has_network (sandbox))
     return TRUE;
   /* nspawn joins a given network namespace only after it made its user namespace, which does
    * not own ours: "Failed to join network namespace: Operation not permitted". */
@@ -628,7 +543,7 @@ static gboolean
 sandbox_launch (Sandbox *sandbox, GError **error)
 {
   MoatSupervisor *supervisor = sandbox->supervisor;
-  g_autofree char *path = manifest_path (supervisor, sandbox->name);
+  g_autofree char *path = supervise_manifest_path (supervisor, sandbox->name);
   g_autoptr (MoatManifest) manifest = moat_manifest_load (path, error);
   if (manifest == NULL)
     return FALSE;
@@ -767,7 +682,7 @@ sandbox_launch_or_fail (Sandbox *sandbox)
   if (sandbox_launch (sandbox, &error))
     return;
   emit (sandbox->supervisor, sandbox->name, LOG_ERR, "cannot start: %s", error->message);
-  set_error (sandbox, error->message);
+  supervise_set_error (sandbox, error->message);
   sandbox->started_at = 0;
   after_unexpected_exit (sandbox, FALSE);
 }
@@ -784,7 +699,7 @@ on_launcher_exit (Sandbox *sandbox, int status)
       g_autofree char *how = moat_describe_wait_status (status);
       g_autofree char *message = g_strdup_printf ("crun run %s (its output is in the log)", how);
       emit (supervisor, sandbox->name, LOG_ERR, "cannot start: %s", message);
-      set_error (sandbox, message);
+      supervise_set_error (sandbox, message);
       cleanup (sandbox);
       sandbox->started_at = 0;
       if (sandbox->stop_requested)
@@ -801,7 +716,7 @@ on_launcher_exit (Sandbox *sandbox, int status)
   if (!g_file_get_contents (pid_file, &text, NULL, NULL)
       || !g_ascii_string_to_unsigned (g_strstrip (text), 10, 2, G_MAXINT32, &pid, NULL))
     {
-      set_error (sandbox, "crun wrote no usable pid file");
+      supervise_set_error (sandbox, "crun wrote no usable pid file");
       emit (supervisor, sandbox->name, LOG_ERR, "cannot start: %s", sandbox->last_error);
       cleanup (sandbox);
       after_unexpected_exit (sandbox, FALSE);
@@ -845,7 +760,7 @@ on_main_exit (Sandbox *sandbox, int status)
   gboolean clean = WIFEXITED (status) && WEXITSTATUS (status) == 0;
   emit (sandbox->supervisor, sandbox->name, clean ? LOG_INFO : LOG_WARNING, "%s", how);
   if (!clean)
-    set_error (sandbox, how);
+    supervise_set_error (sandbox, how);
   after_unexpected_exit (sandbox, clean);
 }
 
@@ -1079,7 +994,7 @@ on_health_exit (Sandbox *sandbox, int status)
     {
       g_autofree char *how = moat_describe_wait_status (status);
       emit (sandbox->supervisor, sandbox->name, passed ? LOG_INFO : LOG_WARNING,
-            "health: %s (check %s)", health_names[sandbox->health], how);
+            "health: %s (check %s)", supervise_health_names[sandbox->health], how);
     }
 }
 
@@ -1181,7 +1096,7 @@ moat_supervisor_free (MoatSupervisor *supervisor)
 void
 moat_supervisor_start_all (MoatSupervisor *supervisor)
 {
-  g_autoptr (GPtrArray) sandboxes = installed_sandboxes (supervisor);
+  g_autoptr (GPtrArray) sandboxes = supervise_installed (supervisor);
   for (guint i = 0; i < sandboxes->len; i++)
     {
       Sandbox *sandbox = sandboxes->pdata[i];
@@ -1198,7 +1113,7 @@ gboolean
 moat_supervisor_start (MoatSupervisor *supervisor, const char *name, MoatDoneFunc done,
                        gpointer user_data, GError **error)
 {
-  Sandbox *sandbox = lookup_sandbox (supervisor, name, error);
+  Sandbox *sandbox = supervise_lookup (supervisor, name, error);
   if (sandbox == NULL)
     return FALSE;
   switch (sandbox->state)
@@ -1222,7 +1137,7 @@ moat_supervisor_start (MoatSupervisor *supervisor, const char *name, MoatDoneFun
   sandbox->stop_requested = FALSE;
   if (!sandbox_launch (sandbox, error))
     {
-      set_error (sandbox, (*error)->message);
+      supervise_set_error (sandbox, (*error)->message);
       sandbox->state = STATE_FAILED;
       return FALSE;
     }
@@ -1235,7 +1150,7 @@ gboolean
 moat_supervisor_stop (MoatSupervisor *supervisor, const char *name, MoatDoneFunc done,
                       gpointer user_data, GError **error)
 {
-  Sandbox *sandbox = lookup_sandbox (supervisor, name, error);
+  Sandbox *sandbox = supervise_lookup (supervisor, name, error);
   if (sandbox == NULL)
     return FALSE;
   switch (sandbox->state)
@@ -1341,214 +1256,4 @@ moat_supervisor_stop_all (MoatSupervisor *supervisor, MoatDoneFunc done, gpointe
       supervisor->all_stopped = NULL;
       done (NULL, user_data);
     }
-}
-
-/* --- reporting ------------------------------------------------------------------------ */
-
-static void
-write_summary (MoatJson *json, Sandbox *sandbox)
-{
-  if (sandbox->manifest == NULL && sandbox->state != STATE_RUNNING)
-    {
-      g_autofree char *path = manifest_path (sandbox->supervisor, sandbox->name);
-      g_autoptr (GError) error = NULL;
-      sandbox->manifest = moat_manifest_load (path, &error);
-      if (sandbox->manifest == NULL)
-        set_error (sandbox, error->message);
-    }
-  const MoatManifest *manifest = sandbox->manifest;
-  moat_json_kv_string (json, "name", sandbox->name);
-  moat_json_kv_string (json, "version", manifest ? manifest->version : NULL);
-  moat_json_kv_string (json, "backend",
-                       manifest && manifest->backend == MOAT_BACKEND_NSPAWN ? "nspawn" : "crun");
-  moat_json_kv_string (json, "state", state_names[sandbox->state]);
-  moat_json_kv_int (json, "pid", sandbox->main_pid);
-  moat_json_kv_string (json, "health", health_names[sandbox->health]);
-  moat_json_kv_bool (json, "required", manifest ? manifest->required : FALSE);
-  moat_json_kv_int (json, "restarts", sandbox->restarts);
-  moat_json_key (json, "last_exit");
-  if (sandbox->has_exited)
-    {
-      g_autofree char *how = moat_describe_wait_status (sandbox->last_exit_status);
-      moat_json_string (json, how);
-    }
-  else
-    moat_json_null (json);
-  moat_json_kv_string (json, "last_error", sandbox->last_error);
-}
-
-char *
-moat_supervisor_list_json (MoatSupervisor *supervisor)
-{
-  g_autoptr (GPtrArray) sandboxes = installed_sandboxes (supervisor);
-  g_autoptr (MoatJson) json = moat_json_new ();
-  moat_json_begin_object (json);
-  moat_json_key (json, "sandboxes");
-  moat_json_begin_array (json);
-  for (guint i = 0; i < sandboxes->len; i++)
-    {
-      moat_json_begin_object (json);
-      write_summary (json, sandboxes->pdata[i]);
-      moat_json_end_object (json);
-    }
-  moat_json_end_array (json);
-  moat_json_end_object (json);
-  return moat_json_steal (g_steal_pointer (&json));
-}
-
-static void
-write_flows (MoatJson *json, const char *key, GPtrArray *flows)
-{
-  moat_json_key (json, key);
-  moat_json_begin_array (json);
-  for (guint i = 0; i < flows->len; i++)
-    {
-      g_autofree char *text = moat_flow_to_string (flows->pdata[i]);
-      moat_json_string (json, text);
-    }
-  moat_json_end_array (json);
-}
-
-/* "network": its mode, and for a sandbox with a policy its address, the flows it declares and
- * how many packets the policy dropped (while it runs). */
-static void
-write_network (MoatJson *json, Sandbox *sandbox)
-{
-  moat_json_key (json, "network");
-  moat_json_begin_object (json);
-  if (!has_network (sandbox))
-    {
-      moat_json_kv_string (json, "mode", "loopback only");
-      moat_json_end_object (json);
-      return;
-    }
-  const MoatNetworkPolicy *policy = &sandbox->manifest->network;
-  moat_json_kv_string (json, "mode", "own namespace, default deny");
-  g_autofree char *address
-      = moat_network_format_address (moat_network_address (sandbox->identity.slot));
-  g_autofree char *ifname = moat_network_interface (sandbox->identity.slot);
-  moat_json_kv_string (json, "address", address);
-  moat_json_kv_string (json, "interface", ifname);
-  write_flows (json, "allow", policy->allow);
-  write_flows (json, "accept", policy->accept);
-  moat_json_key (json, "publish");
-  moat_json_begin_array (json);
-  for (guint i = 0; i < policy->publish->len; i++)
-    {
-      g_autofree char *text = moat_publish_to_string (policy->publish->pdata[i]);
-      moat_json_string (json, text);
-    }
-  moat_json_end_array (json);
-  guint64 dropped_out, dropped_in;
-  if (sandbox->netns_path != NULL
-      && moat_network_counters (&sandbox->supervisor->network_tools, sandbox->name, &dropped_out,
-                                &dropped_in, NULL))
-    {
-      moat_json_kv_int (json, "dropped_out", (gint64)dropped_out);
-      moat_json_kv_int (json, "dropped_in", (gint64)dropped_in);
-    }
-  moat_json_end_object (json);
-}
-
-static void
-write_confinement (MoatJson *json, Sandbox *sandbox)
-{
-  MoatSupervisor *supervisor = sandbox->supervisor;
-  const MoatManifest *manifest = sandbox->manifest;
-  moat_json_key (json, "confinement");
-  moat_json_begin_object (json);
-  if (sandbox->have_identity)
-    {
-      moat_json_kv_int (json, "uid_base", sandbox->identity.uid_base);
-      moat_json_kv_int (json, "uid_count", MOAT_UID_RANGE);
-      g_autofree char *level = moat_identity_mcs_level (&sandbox->identity);
-      moat_json_kv_string (json, "mcs", level);
-    }
-  moat_json_key (json, "selinux");
-  moat_json_begin_object (json);
-  moat_json_kv_bool (json, "enabled", supervisor->config.selinux);
-  if (supervisor->config.selinux && sandbox->have_identity)
-    {
-      g_autofree char *label = moat_selinux_process_label (&sandbox->identity);
-      moat_json_kv_string (json, "process_label", label);
-    }
-  else
-    moat_json_kv_string (json, "note", "SELinux is not enabled on this host: no labels applied");
-  moat_json_end_object (json);
-  moat_json_kv_string (json, "seccomp", "allowlist, default EPERM");
-  moat_json_kv_bool (json, "no_new_privileges", TRUE);
-  moat_json_kv_bool (json, "read_only_root", TRUE);
-  moat_json_key (json, "capabilities");
-  moat_json_strv (json, manifest ? (const char *const *)manifest->capabilities : NULL);
-  moat_json_key (json, "extra_syscalls");
-  moat_json_strv (json, manifest ? (const char *const *)manifest->syscalls : NULL);
-  moat_json_key (json, "devices");
-  moat_json_begin_array (json);
-  for (guint i = 0; manifest && i < manifest->devices->len; i++)
-    {
-      const MoatDevice *device = manifest->devices->pdata[i];
-      g_autofree char *entry = g_strdup_printf ("%s %s", device->path, device->write ? "rw" : "ro");
-      moat_json_string (json, entry);
-    }
-  moat_json_end_array (json);
-  write_network (json, sandbox);
-  moat_json_end_object (json);
-
-  moat_json_key (json, "limits");
-  moat_json_begin_object (json);
-  if (manifest)
-    {
-      moat_json_kv_int (json, "memory_bytes", (gint64)manifest->memory_bytes);
-      moat_json_kv_int (json, "cpu_weight", manifest->cpu_weight);
-      moat_json_kv_int (json, "pids", manifest->pids);
-    }
-  gboolean enforced = g_strcmp0 (supervisor->cgroup_manager, "disabled") != 0;
-  moat_json_kv_bool (json, "enforced", enforced);
-  if (!enforced)
-    moat_json_kv_string (json, "note",
-                         "no cgroup manager on this host: limits are written but not enforced");
-  moat_json_end_object (json);
-}
-
-char *
-moat_supervisor_status_json (MoatSupervisor *supervisor, const char *name, GError **error)
-{
-  Sandbox *sandbox = lookup_sandbox (supervisor, name, error);
-  if (sandbox == NULL)
-    return NULL;
-  g_autoptr (MoatJson) json = moat_json_new ();
-  moat_json_begin_object (json);
-  write_summary (json, sandbox);
-  if (sandbox->manifest != NULL && !sandbox->have_identity)
-    sandbox->have_identity
-        = moat_identity_get (supervisor->state_dir, name, &sandbox->identity, NULL);
-  write_confinement (json, sandbox);
-  g_autofree char *log = supervisor->config.use_journal
-                             ? g_strdup_printf ("journal (SYSLOG_IDENTIFIER=%s)", name)
-                             : g_strdup_printf ("%s/%s.log", supervisor->log_dir, name);
-  moat_json_kv_string (json, "log", log);
-  moat_json_end_object (json);
-  return moat_json_steal (g_steal_pointer (&json));
-}
-
-void
-moat_supervisor_counts (MoatSupervisor *supervisor, guint *ret_running,
-                        guint *ret_required_unhealthy)
-{
-  guint running = 0, unhealthy = 0;
-  GHashTableIter iter;
-  gpointer value;
-  g_hash_table_iter_init (&iter, supervisor->sandboxes);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    {
-      Sandbox *sandbox = value;
-      if (sandbox->state == STATE_RUNNING)
-        running++;
-      if (sandbox->manifest && sandbox->manifest->required
-          && (sandbox->state != STATE_RUNNING
-              || (sandbox->health != HEALTH_HEALTHY && sandbox->health != HEALTH_NONE)))
-        unhealthy++;
-    }
-  *ret_running = running;
-  *ret_required_unhealthy = unhealthy;
 }
