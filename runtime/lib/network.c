@@ -9,15 +9,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "manifest.h"
 #include "moat-error.h"
 #include "proc.h"
+#include "tool.h"
 
 /* The peer "internet" is every address outside these. */
 static const char *const private_ranges[] = {
@@ -506,49 +505,17 @@ netns_dir (const MoatNetworkTools *tools)
   return g_build_filename (tools->run_dir, "netns", NULL);
 }
 
-/* The first line of what a failed tool said, for its error message. */
-static char *
-first_line (int fd)
-{
-  char buffer[512];
-  ssize_t n = pread (fd, buffer, sizeof buffer - 1, 0);
-  buffer[MAX (n, 0)] = '\0';
-  char *newline = strchr (buffer, '\n');
-  if (newline != NULL)
-    *newline = '\0';
-  return g_strdup (buffer);
-}
-
-/* Run ARGV to its end with its output captured; fail, naming the command and quoting its
- * first line of output, unless it exits 0. *RET_OUTPUT (optional) gets all of it. */
+/* Run ARGV to its end (moat_tool_run: fails naming the command and what it said on stderr,
+ * unless it exits 0). *RET_OUTPUT (optional) gets its stdout. */
 static gboolean
 run_tool (const char *const *argv, char **ret_output, GError **error)
 {
-  int fd = memfd_create ("moat-tool", MFD_CLOEXEC);
-  if (fd < 0)
-    return moat_error_errno (error, errno, "create", "memfd");
-  int status;
-  gboolean ok = moat_spawn_sync (argv, fd, &status, error);
-  if (ok && !(WIFEXITED (status) && WEXITSTATUS (status) == 0))
-    {
-      g_autofree char *command = g_strjoinv (" ", (char **)argv);
-      g_autofree char *said = first_line (fd);
-      g_autofree char *how = moat_describe_wait_status (status);
-      g_set_error (error, MOAT_ERROR, MOAT_ERROR_FAILED, "%s: %s (%s)", command, said, how);
-      ok = FALSE;
-    }
-  if (ok && ret_output != NULL)
-    {
-      off_t size = lseek (fd, 0, SEEK_END);
-      g_autofree char *text = g_malloc0 (MAX (size, 0) + 1);
-      ok = size >= 0 && pread (fd, text, size, 0) == size;
-      if (!ok)
-        moat_error_errno (error, errno, "read output of", argv[0]);
-      else
-        *ret_output = g_steal_pointer (&text);
-    }
-  close (fd);
-  return ok;
+  g_autoptr (GString) output = ret_output != NULL ? g_string_new (NULL) : NULL;
+  if (!moat_tool_run (argv, NULL, NULL, 0, output, error))
+    return FALSE;
+  if (ret_output != NULL)
+    *ret_output = g_string_free (g_steal_pointer (&output), FALSE);
+  return TRUE;
 }
 
 static gboolean

@@ -418,25 +418,30 @@ moat_sign_verify_data (const MoatTrustedKeys *keys, GBytes *data, GVariant *sign
 
 /* --- OSTree commits ------------------------------------------------------------------- */
 
-static GBytes *
-commit_bytes (OstreeRepo *repo, const char *checksum, GError **error)
+/* What a signature covers (the commit object's bytes) and the detached metadata beside it
+ * (NULL when there is none). */
+static gboolean
+load_commit (OstreeRepo *repo, const char *checksum, GBytes **ret_data, GVariant **ret_metadata,
+             GError **error)
 {
   if (!ostree_validate_checksum_string (checksum, error))
-    return NULL;
+    return FALSE;
   g_autoptr (GVariant) commit = NULL;
-  if (!ostree_repo_load_variant (repo, OSTREE_OBJECT_TYPE_COMMIT, checksum, &commit, error))
-    return NULL;
-  return g_variant_get_data_as_bytes (commit);
+  g_autoptr (GVariant) metadata = NULL;
+  if (!ostree_repo_load_variant (repo, OSTREE_OBJECT_TYPE_COMMIT, checksum, &commit, error)
+      || !ostree_repo_read_commit_detached_metadata (repo, checksum, &metadata, NULL, error))
+    return FALSE;
+  *ret_data = g_variant_get_data_as_bytes (commit);
+  *ret_metadata = g_steal_pointer (&metadata);
+  return TRUE;
 }
 
 gboolean
 moat_sign_commit (OstreeRepo *repo, const char *checksum, const MoatSigningKey *key, GError **error)
 {
-  g_autoptr (GBytes) data = commit_bytes (repo, checksum, error);
-  if (data == NULL)
-    return FALSE;
+  g_autoptr (GBytes) data = NULL;
   g_autoptr (GVariant) metadata = NULL;
-  if (!ostree_repo_read_commit_detached_metadata (repo, checksum, &metadata, NULL, error))
+  if (!load_commit (repo, checksum, &data, &metadata, error))
     return FALSE;
 
   /* Keep every other key; append to the signatures already there. */
@@ -461,11 +466,9 @@ gboolean
 moat_sign_verify_commit (OstreeRepo *repo, const char *checksum, const MoatTrustedKeys *keys,
                          char **ret_key, GError **error)
 {
-  g_autoptr (GBytes) data = commit_bytes (repo, checksum, error);
-  if (data == NULL)
-    return FALSE;
+  g_autoptr (GBytes) data = NULL;
   g_autoptr (GVariant) metadata = NULL;
-  if (!ostree_repo_read_commit_detached_metadata (repo, checksum, &metadata, NULL, error))
+  if (!load_commit (repo, checksum, &data, &metadata, error))
     return FALSE;
   g_autoptr (GVariant) signatures = NULL;
   if (metadata != NULL)
