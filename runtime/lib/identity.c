@@ -14,6 +14,7 @@
 
 #include "manifest.h"
 #include "moat-error.h"
+#include "proc.h"
 
 #define IDENTITY_FILE "identity"
 /* "slot=4095\n" is 10 bytes; anything much longer is not ours. */
@@ -49,14 +50,6 @@ moat_identity_mcs_level (const MoatIdentity *identity)
 {
   return g_strdup_printf ("s0:c%u,c%u", identity->mcs_low, identity->mcs_high);
 }
-
-static void
-close_fd (int *fd)
-{
-  if (*fd >= 0)
-    close (*fd);
-}
-#define autofd __attribute__ ((cleanup (close_fd)))
 
 /* Parse the whole content of an identity file: exactly "slot=N\n", N decimal without
  * leading zeros and below MOAT_SLOTS_MAX. */

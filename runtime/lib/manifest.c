@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "moat-error.h"
+#include "proc.h"
 #include "seccomp.h"
 
 #define USEC_PER_MSEC G_GUINT64_CONSTANT (1000)
@@ -1006,18 +1007,10 @@ moat_manifest_parse (const char *filename, const char *data, gsize len, GError *
   return g_steal_pointer (&p.manifest);
 }
 
-static void
-close_fd (int fd)
-{
-  close (fd);
-}
-typedef int ManifestFd;
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (ManifestFd, close_fd, -1)
-
 MoatManifest *
 moat_manifest_load (const char *path, GError **error)
 {
-  g_auto (ManifestFd) fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  autofd int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
     {
       moat_error_errno (error, errno, "open", path);

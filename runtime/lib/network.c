@@ -314,6 +314,34 @@ moat_network_address (guint slot)
   return MOAT_NET_SUBNET + 2 + slot;
 }
 
+static void
+add_host_line (GString *hosts, GHashTable *seen, uint32_t address, const char *name)
+{
+  if (!g_hash_table_add (seen, (gpointer)name))
+    return;
+  g_autofree char *text = moat_network_format_address (address);
+  g_string_append_printf (hosts, "%s\t%s\n", text, name);
+}
+
+char *
+moat_network_hosts (const char *name, guint slot, const MoatNetworkPolicy *policy,
+                    MoatPeerLookup lookup, gpointer lookup_data)
+{
+  GString *hosts = g_string_new ("127.0.0.1\tlocalhost\n::1\tlocalhost\n");
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  add_host_line (hosts, seen, moat_network_address (slot), name);
+  GPtrArray *lists[] = { policy->allow, policy->accept };
+  for (gsize l = 0; l < G_N_ELEMENTS (lists); l++)
+    for (guint i = 0; i < lists[l]->len; i++)
+      {
+        const MoatFlow *flow = lists[l]->pdata[i];
+        uint32_t address;
+        if (flow->kind == MOAT_PEER_SANDBOX && lookup (flow->sandbox, &address, lookup_data))
+          add_host_line (hosts, seen, address, flow->sandbox);
+      }
+  return g_string_free (hosts, FALSE);
+}
+
 char *
 moat_network_interface (guint slot)
 {

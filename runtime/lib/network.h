@@ -85,6 +85,11 @@ char *moat_network_interface (guint slot);
 /* The address of another sandbox, by name; FALSE when it has none (not installed). */
 typedef gboolean (*MoatPeerLookup) (const char *name, uint32_t *ret_address, gpointer user_data);
 
+/* The /etc/hosts moatd gives sandbox NAME (slot SLOT): localhost, its own name, and every
+ * sandbox its flows name that LOOKUP can place, each once, so that "mqtt" resolves. */
+char *moat_network_hosts (const char *name, guint slot, const MoatNetworkPolicy *policy,
+                          MoatPeerLookup lookup, gpointer lookup_data);
+
 /* nft scripts (for `nft -f`), pure so that tests can read them. */
 /* Create table inet moat afresh (deleting whatever moatd left in it before). */
 char *moat_network_ruleset_hub (void);

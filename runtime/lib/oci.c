@@ -245,6 +245,7 @@ write_mounts (MoatJson *json, const MoatSandboxSpec *spec)
   static const char *const sys_bind[] = { "bind", "nosuid", "noexec", "nodev", "ro", NULL };
   static const char *const tmp[] = { "nosuid", "nodev", "mode=1777", "size=64m", NULL };
   static const char *const data[] = { "rbind", "rw", "nosuid", "nodev", NULL };
+  static const char *const hosts[] = { "bind", "ro", "nosuid", "nodev", "noexec", NULL };
 
   moat_json_key (json, "mounts");
   moat_json_begin_array (json);
@@ -262,6 +263,8 @@ write_mounts (MoatJson *json, const MoatSandboxSpec *spec)
     write_mount (json, "/sys", "sysfs", "sysfs", sys);
   write_mount (json, "/tmp", "tmpfs", "tmpfs", tmp);
   write_mount (json, "/data", "bind", spec->data_dir, data);
+  if (spec->hosts_file != NULL)
+    write_mount (json, "/etc/hosts", "bind", spec->hosts_file, hosts);
   moat_json_end_array (json);
 }
 

@@ -23,6 +23,9 @@ typedef struct
    * the host owns from the user namespace it creates, so nspawn sandboxes always get
    * --private-network (see docs/runtime.md, "Network"). */
   const char *netns_path;
+  /* crun only: a host file bound read-only over /etc/hosts (moat_network_hosts()), or NULL.
+   * The rootfs must hold /etc/hosts for it to land on. */
+  const char *hosts_file;
 } MoatSandboxSpec;
 
 /* Where moat_nspawn_argv() binds moat-init and the BPF filter inside an nspawn sandbox: on

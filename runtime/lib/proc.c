@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -158,4 +159,48 @@ moat_rm_rf (const char *dir, GError **error)
       return moat_error_errno (error, errno, "stat", parent);
     }
   return rm_rf_at (AT_FDCWD, dir, parent_mount, error);
+}
+
+gboolean
+moat_write_new_file (const char *path, const void *data, gsize len, mode_t mode, gboolean durable,
+                     GError **error)
+{
+  g_autofree char *tmp = g_strconcat (path, ".new", NULL);
+  unlink (tmp);
+  int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0)
+    return moat_error_errno (error, errno, "create", tmp);
+  const char *bytes = data;
+  gsize done = 0;
+  int errsv = 0;
+  /* The umask may have taken bits off MODE. */
+  if (fchmod (fd, mode) < 0)
+    errsv = errno;
+  while (errsv == 0 && done < len)
+    {
+      ssize_t n = write (fd, bytes + done, len - done);
+      if (n < 0 && errno != EINTR)
+        errsv = errno;
+      else if (n > 0)
+        done += (gsize)n;
+    }
+  if (errsv == 0 && durable && fsync (fd) < 0)
+    errsv = errno;
+  close (fd);
+  if (errsv == 0 && renameat2 (AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0)
+    errsv = errno;
+  if (errsv != 0)
+    {
+      unlink (tmp);
+      return moat_error_errno (error, errsv, errsv == EEXIST ? "create" : "write", path);
+    }
+  return TRUE;
+}
+
+void
+moat_close_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
 }

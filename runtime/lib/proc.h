@@ -24,5 +24,15 @@ gboolean moat_spawn_sync (const char *const *argv, int output_fd, int *ret_statu
 /* "exited with status 1", "killed by signal 9 (Killed)" */
 char *moat_describe_wait_status (int status);
 
+/* Close *FD when it is open, and mark it closed: `autofd int fd = open (...)`. */
+void moat_close_fd (int *fd);
+#define autofd __attribute__ ((cleanup (moat_close_fd)))
+
+/* Write LEN bytes of DATA to PATH, which must not exist yet (MOAT_ERROR_EXISTS), with MODE.
+ * Written under PATH.new and linked in without replacing, so PATH never holds half a file;
+ * DURABLE fsyncs the data first. */
+gboolean moat_write_new_file (const char *path, const void *data, gsize len, mode_t mode,
+                              gboolean durable, GError **error);
+
 /* Remove DIR and everything beneath it without following symlinks; missing is fine. */
 gboolean moat_rm_rf (const char *dir, GError **error);

@@ -15,6 +15,7 @@
 
 #include "manifest.h"
 #include "moat-error.h"
+#include "proc.h"
 #include "tool.h"
 
 #define IP_PATH "/usr/sbin/ip"
@@ -253,41 +254,6 @@ save_settings (const char *config_dir, const Settings *settings, GError **error)
   return TRUE;
 }
 
-/* Write DATA to a new file PATH, mode 0600; MOAT_ERROR_EXISTS if PATH is there. Written under a
- * temporary name and linked in without replacing, so PATH never holds half a file. */
-static gboolean
-write_new_file (const char *path, const char *data, gsize len, GError **error)
-{
-  g_autofree char *tmp = g_strconcat (path, ".new", NULL);
-  unlink (tmp);
-  int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return moat_error_errno (error, errno, "create", tmp);
-  gsize done = 0;
-  int errsv = 0;
-  if (fchmod (fd, 0600) < 0)
-    errsv = errno;
-  while (errsv == 0 && done < len)
-    {
-      ssize_t n = write (fd, data + done, len - done);
-      if (n < 0 && errno != EINTR)
-        errsv = errno;
-      else if (n > 0)
-        done += (gsize)n;
-    }
-  if (errsv == 0 && fsync (fd) < 0)
-    errsv = errno;
-  close (fd);
-  if (errsv == 0 && renameat2 (AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0)
-    errsv = errno;
-  if (errsv != 0)
-    {
-      unlink (tmp);
-      return moat_error_errno (error, errsv, errsv == EEXIST ? "create" : "write", path);
-    }
-  return TRUE;
-}
-
 static char *
 read_public_key (const char *config_dir, GError **error)
 {
@@ -320,10 +286,11 @@ ensure_hub_key (const char *config_dir, GError **error)
     return FALSE;
   g_autofree char *public_line = g_strconcat (public_key, "\n", NULL);
   unlink (public_path);
-  if (!write_new_file (public_path, public_line, strlen (public_line), error))
+  if (!moat_write_new_file (public_path, public_line, strlen (public_line), 0600, TRUE, error))
     return FALSE;
   /* The newline is written apart so that the key never sits in unguarded memory. */
-  return write_new_file (private_path, secret->base64, MOAT_WG_KEY_BASE64_LEN, error);
+  return moat_write_new_file (private_path, secret->base64, MOAT_WG_KEY_BASE64_LEN, 0600, TRUE,
+                              error);
 }
 
 /* An exclusive lock on the config dir for as long as the returned fd is open. */
@@ -776,7 +743,7 @@ save_peer (const char *config_dir, const MoatRemotePeer *peer, GError **error)
   gsize len;
   g_autofree char *data = g_key_file_to_data (file, &len, NULL);
   g_autofree char *path = peer_path (config_dir, peer->name);
-  if (!write_new_file (path, data, len, error))
+  if (!moat_write_new_file (path, data, len, 0600, TRUE, error))
     {
       if (g_error_matches (*error, MOAT_ERROR, MOAT_ERROR_EXISTS))
         {

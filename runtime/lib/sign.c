@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "moat-error.h"
+#include "proc.h"
 
 #define KEY_FILE_MAX 4096 /* a secret key file is 89 bytes */
 #define KEYS_FILE_MAX (64 * 1024)
@@ -157,24 +158,6 @@ moat_signing_key_load (const char *path, GError **error)
   return g_steal_pointer (&key);
 }
 
-static gboolean
-write_new_file (const char *path, mode_t mode, const char *text, GError **error)
-{
-  int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0)
-    return moat_error_errno (error, errno, "create", path);
-  gsize len = strlen (text);
-  gboolean ok = write (fd, text, len) == (ssize_t)len && fsync (fd) == 0;
-  int errsv = errno;
-  close (fd);
-  if (!ok)
-    {
-      unlink (path);
-      return moat_error_errno (error, errsv, "write", path);
-    }
-  return TRUE;
-}
-
 gboolean
 moat_signing_key_save (const MoatSigningKey *key, const char *secret_path, const char *public_path,
                        GError **error)
@@ -189,13 +172,13 @@ moat_signing_key_save (const MoatSigningKey *key, const char *secret_path, const
   size_t used = strlen (text);
   text[used] = '\n';
   text[used + 1] = '\0';
-  gboolean ok = write_new_file (secret_path, 0600, text, error);
+  gboolean ok = moat_write_new_file (secret_path, text, strlen (text), 0600, TRUE, error);
   sodium_free (text);
   if (!ok)
     return FALSE;
   g_autofree char *public_b64 = moat_signing_key_public (key);
   g_autofree char *public_text = g_strconcat (public_b64, "\n", NULL);
-  if (!write_new_file (public_path, 0644, public_text, error))
+  if (!moat_write_new_file (public_path, public_text, strlen (public_text), 0644, TRUE, error))
     {
       unlink (secret_path);
       return FALSE;

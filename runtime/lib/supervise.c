@@ -333,30 +333,6 @@ unmount_data (const char *bundle)
     ;
 }
 
-static gboolean
-write_file (const char *path, const char *contents, gsize len, GError **error)
-{
-  int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return moat_error_errno (error, errno, "create", path);
-  while (len > 0)
-    {
-      ssize_t n = write (fd, contents, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int errsv = errno;
-          close (fd);
-          return moat_error_errno (error, errsv, "write", path);
-        }
-      contents += n;
-      len -= (gsize)n;
-    }
-  close (fd);
-  return TRUE;
-}
-
 /* Where the sandbox's stdout and stderr go: the journal under its name, or a log file. */
 static int
 open_log (Sandbox *sandbox, GError **error)
@@ -385,7 +361,7 @@ launch_crun (Sandbox *sandbox, const MoatSandboxSpec *spec, const char *bundle, 
   if (config == NULL)
     return FALSE;
   g_autofree char *config_path = g_build_filename (bundle, "config.json", NULL);
-  if (!write_file (config_path, config, strlen (config), error))
+  if (!moat_write_new_file (config_path, config, strlen (config), 0600, FALSE, error))
     return FALSE;
   g_autofree char *pid_file = g_build_filename (bundle, "pid", NULL);
   g_autofree char *manager = g_strdup_printf ("--cgroup-manager=%s", supervisor->cgroup_manager);
@@ -526,6 +502,29 @@ network_up (Sandbox *sandbox, GError **error)
                              &sandbox->netns_path, error);
 }
 
+/* RUN_DIR/hosts, naming the peers a networked sandbox's flows reach. It lands on the rootfs's
+ * own /etc/hosts, which must be a regular file under a real /etc: otherwise (and without a
+ * network) there is nothing to write, and *RET_PATH stays NULL. */
+static gboolean
+write_hosts (Sandbox *sandbox, const char *rootfs, const char *bundle, char **ret_path,
+             GError **error)
+{
+  struct stat st;
+  autofd int root_fd = open (rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (sandbox->netns_path == NULL || root_fd < 0
+      || fstatat (root_fd, "etc", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode)
+      || fstatat (root_fd, "etc/hosts", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode))
+    return TRUE;
+  g_autofree char *hosts
+      = moat_network_hosts (sandbox->name, sandbox->identity.slot, &sandbox->manifest->network,
+                            lookup_peer, sandbox->supervisor);
+  g_autofree char *path = g_build_filename (bundle, "hosts", NULL);
+  if (!moat_write_new_file (path, hosts, strlen (hosts), 0644, FALSE, error))
+    return FALSE;
+  *ret_path = g_steal_pointer (&path);
+  return TRUE;
+}
+
 static void
 network_down (Sandbox *sandbox)
 {
@@ -575,12 +574,14 @@ sandbox_launch (Sandbox *sandbox, GError **error)
 
   g_autofree char *bundle = run_dir_of (sandbox);
   g_autofree char *data_mount = NULL;
+  g_autofree char *hosts_file = NULL;
   int log_fd = -1;
   unmount_data (bundle);
   /* 0755: crun resolves the /data source inside the sandbox's user namespace. */
   gboolean ok = moat_rm_rf (bundle, error)
                 && (mkdir (bundle, 0755) == 0 || moat_error_errno (error, errno, "create", bundle))
                 && mount_data (data_dir, bundle, &data_mount, error) && network_up (sandbox, error)
+                && write_hosts (sandbox, rootfs, bundle, &hosts_file, error)
                 && (log_fd = open_log (sandbox, error)) >= 0;
   if (ok)
     {
@@ -593,6 +594,7 @@ sandbox_launch (Sandbox *sandbox, GError **error)
         .selinux = supervisor->config.selinux,
         .nspawn_inaccessible_dir = supervisor->inaccessible_dir,
         .netns_path = sandbox->netns_path,
+        .hosts_file = hosts_file,
       };
       ok = sandbox->manifest->backend == MOAT_BACKEND_NSPAWN
                ? launch_nspawn (sandbox, &spec, bundle, log_fd, error)

@@ -15,14 +15,6 @@
 /* A tool's complaint is kept up to this many bytes: enough for a message, not a flood. */
 #define STDERR_MAX 4096
 
-static void
-close_fd (int *fd)
-{
-  if (*fd >= 0)
-    close (*fd);
-  *fd = -1;
-}
-
 /* Read what is there on FD into TO (at most LIMIT bytes kept); FALSE at end of file. */
 static gboolean
 drain (int fd, GString *to, gsize limit)
@@ -73,12 +65,12 @@ exchange (int in_fd, const char *input, gsize input_len, int out_fd, GString *ou
             }
         }
       if (fds[0].revents != 0 && !drain (out_fd, output, G_MAXSIZE))
-        close_fd (&out_fd);
+        moat_close_fd (&out_fd);
       if (fds[1].revents != 0 && !drain (err_fd, errors, STDERR_MAX))
-        close_fd (&err_fd);
+        moat_close_fd (&err_fd);
     }
-  close_fd (&out_fd);
-  close_fd (&err_fd);
+  moat_close_fd (&out_fd);
+  moat_close_fd (&err_fd);
 }
 
 gboolean
@@ -92,27 +84,27 @@ moat_tool_run (const char *const *argv, const char *const *env, const char *inpu
       int errsv = errno;
       for (int i = 0; i < 2; i++)
         {
-          close_fd (&in[i]);
-          close_fd (&out[i]);
-          close_fd (&err[i]);
+          moat_close_fd (&in[i]);
+          moat_close_fd (&out[i]);
+          moat_close_fd (&err[i]);
         }
       return moat_error_errno (error, errsv, "make pipes for", argv[0]);
     }
   pid_t pid;
   gboolean spawned = moat_spawn_fds (argv, env, in[1], out[1], err[1], FALSE, &pid, error);
-  close_fd (&in[1]);
-  close_fd (&out[1]);
-  close_fd (&err[1]);
+  moat_close_fd (&in[1]);
+  moat_close_fd (&out[1]);
+  moat_close_fd (&err[1]);
   if (!spawned)
     {
-      close_fd (&in[0]);
-      close_fd (&out[0]);
-      close_fd (&err[0]);
+      moat_close_fd (&in[0]);
+      moat_close_fd (&out[0]);
+      moat_close_fd (&err[0]);
       return FALSE;
     }
   g_autoptr (GString) errors = g_string_new (NULL);
   exchange (in[0], input, input_len, out[0], output, err[0], errors);
-  close_fd (&in[0]);
+  moat_close_fd (&in[0]);
   int status;
   while (waitpid (pid, &status, 0) < 0)
     if (errno != EINTR)

@@ -129,6 +129,11 @@ check "... and no interface but lo" \
 check "a networked sandbox sees lo and eth0" \
   test "$(nsenter -t "$(pid_of client)" -n -- ip -o link | awk -F'[:@]' '{print $2}' | tr -d ' ' | sort | tr '\n' ' ')" = "eth0 lo "
 check "its /sys is read-only" sh -c "grep -q ' /sys ro,' /proc/$(pid_of client)/mountinfo"
+check "its /etc/hosts names its peer by Name= (broker)" \
+  grep -qx "$broker	broker" "/proc/$(pid_of client)/root/etc/hosts"
+check "... and itself, and no sandbox it has no flow with" \
+  sh -c "grep -qx '$client	client' /proc/$(pid_of client)/root/etc/hosts && ! grep -q lonely /proc/$(pid_of client)/root/etc/hosts"
+check "... read-only" sh -c "grep -q ' /etc/hosts ro,' /proc/$(pid_of client)/mountinfo"
 
 # --- declared flows work -----------------------------------------------------------------
 wait_for "broker listening" 10 connects client "$broker" 1883 || true

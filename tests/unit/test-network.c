@@ -130,6 +130,21 @@ test_ruleset_remove (void)
   moat_network_policy_clear (&policy);
 }
 
+/* The sandbox's own name and each placeable peer once (mqtt is named in no flow twice here,
+ * thermostat only by Accept=); peers not installed and LAN hosts get no line. */
+static void
+test_hosts_name_peers (void)
+{
+  MoatNetworkPolicy policy;
+  policy_of (&policy);
+  g_ptr_array_add (policy.accept, flow ("mqtt:9000/tcp", FALSE));
+  g_autofree char *hosts = moat_network_hosts ("cam", 7, &policy, lookup, NULL);
+  g_assert_cmpstr (hosts, ==,
+                   "127.0.0.1\tlocalhost\n::1\tlocalhost\n10.89.0.9\tcam\n10.89.0.3\tmqtt\n"
+                   "10.89.0.4\tthermostat\n");
+  moat_network_policy_clear (&policy);
+}
+
 /* The hub table starts afresh each time, decides only what crosses a sandbox's interface, and
  * masquerades what leaves the sandboxes' subnet. */
 static void
@@ -197,6 +212,7 @@ main (int argc, char **argv)
   g_test_add_func ("/network/ruleset-add", test_ruleset_add);
   g_test_add_func ("/network/ruleset-remove", test_ruleset_remove);
   g_test_add_func ("/network/ruleset-hub", test_ruleset_hub);
+  g_test_add_func ("/network/hosts-name-peers", test_hosts_name_peers);
   g_test_add_func ("/network/rulesets-pass-nft-check", test_rulesets_pass_nft_check);
   return g_test_run ();
 }
