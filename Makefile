@@ -35,7 +35,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/te
 # Static programs that run inside sandboxes (tests) or are bound into them (moat-init).
 STATIC_BINS := $(BUILD)/moat-init $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/*.c))
 
-PROGRAMS := $(BUILD)/moatd $(BUILD)/moat $(BUILD)/moat-init $(BUILD)/moat-sign
+PROGRAMS := $(BUILD)/moatd $(BUILD)/moat $(BUILD)/moat-init $(BUILD)/moat-sign $(BUILD)/moat-bundle
 
 .PHONY: all deps check check-unit check-integration check-sanitize fuzz bench format format-check lint demo clean install
 
@@ -60,6 +60,9 @@ $(BUILD)/moat: $(MOAT_OBJS) $(BUILD)/libmoat.a
 
 # Build-host tools (tree/): thin mains over the same library.
 $(BUILD)/moat-sign: $(BUILD)/tree/moat-sign/main.o $(BUILD)/libmoat.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
+
+$(BUILD)/moat-bundle: $(BUILD)/tree/moat-bundle/main.o $(BUILD)/libmoat.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
 
 # moat-init and the test programs are linked statically so they run inside any root.

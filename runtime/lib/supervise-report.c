@@ -1,6 +1,7 @@
 /* What moatd reports about its sandboxes: the JSON of `moat list` and `moat status`. */
 #include "supervise-private.h"
 
+#include "bundle-install.h"
 #include "json.h"
 #include "moat-error.h"
 #include "proc.h"
@@ -22,6 +23,11 @@ write_summary (MoatJson *json, Sandbox *sandbox)
   const MoatManifest *manifest = sandbox->manifest;
   moat_json_kv_string (json, "name", sandbox->name);
   moat_json_kv_string (json, "version", manifest ? manifest->version : NULL);
+  /* Which commit `current` names and who signed it; null for a sandbox not from a bundle. */
+  g_autoptr (MoatBundleInfo) bundle
+      = moat_bundle_installed (sandbox->supervisor->state_dir, sandbox->name, FALSE, NULL);
+  moat_json_kv_string (json, "commit", bundle ? bundle->checksum : NULL);
+  moat_json_kv_string (json, "signed_by", bundle ? bundle->signed_by : NULL);
   moat_json_kv_string (json, "backend",
                        manifest && manifest->backend == MOAT_BACKEND_NSPAWN ? "nspawn" : "crun");
   moat_json_kv_string (json, "state", supervise_state_names[sandbox->state]);

@@ -6,17 +6,20 @@
 void
 moat_cli_print_sandbox_table (const MoatJsonValue *sandboxes)
 {
-  printf ("%-20s %-12s %-7s %-9s %-10s %-8s %s\n", "NAME", "VERSION", "BACKEND", "STATE", "HEALTH",
-          "PID", "RESTARTS");
+  printf ("%-16s %-12s %-12s %-12s %-7s %-9s %-10s %-8s %s\n", "NAME", "VERSION", "COMMIT", "KEY",
+          "BACKEND", "STATE", "HEALTH", "PID", "RESTARTS");
   for (guint i = 0; i < moat_jv_length (sandboxes); i++)
     {
       const MoatJsonValue *sandbox = moat_jv_element (sandboxes, i);
       gint64 pid = moat_jv_member_int (sandbox, "pid", 0);
       g_autofree char *pid_text
           = pid > 0 ? g_strdup_printf ("%" G_GINT64_FORMAT, pid) : g_strdup ("-");
-      printf ("%-20s %-12s %-7s %-9s %-10s %-8s %" G_GINT64_FORMAT "\n",
+      /* Commit and key cut to 12 characters, as git and ostree show them; --json has all. */
+      printf ("%-16s %-12s %-12.12s %-12.12s %-7s %-9s %-10s %-8s %" G_GINT64_FORMAT "\n",
               moat_jv_member_string (sandbox, "name", "-"),
               moat_jv_member_string (sandbox, "version", "-"),
+              moat_jv_member_string (sandbox, "commit", "-"),
+              moat_jv_member_string (sandbox, "signed_by", "-"),
               moat_jv_member_string (sandbox, "backend", "-"),
               moat_jv_member_string (sandbox, "state", "-"),
               moat_jv_member_string (sandbox, "health", "-"), pid_text,

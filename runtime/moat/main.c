@@ -9,9 +9,13 @@
 
 enum
 {
-  FLAG_JSON = 1 << 0,     /* takes --json */
-  FLAG_FOLLOW = 1 << 1,   /* takes -f/--follow */
-  FLAG_SUBVERBS = 1 << 2, /* has sub-verbs: every word after it is its own to parse */
+  FLAG_JSON = 1 << 0,      /* takes --json */
+  FLAG_FOLLOW = 1 << 1,    /* takes -f/--follow */
+  FLAG_SUBVERBS = 1 << 2,  /* has sub-verbs: every word after it is its own to parse */
+  FLAG_BUNDLE = 1 << 3,    /* works on bundles: takes --state-dir, --keys-dir, -q */
+  FLAG_DOWNGRADE = 1 << 4, /* takes --allow-downgrade */
+  FLAG_PURGE = 1 << 5,     /* takes --purge */
+  FLAG_REMOTE = 1 << 6,    /* takes --remote and --config */
 };
 
 typedef struct
@@ -35,6 +39,12 @@ static const Verb verbs[] = {
   { "restart", 1, 1, FLAG_JSON, moat_cmd_restart, "NAME",
     "stop a sandbox if it runs, then start it" },
   { "logs", 1, 1, FLAG_FOLLOW, moat_cmd_logs, "NAME", "a sandbox's output; -f to follow" },
+  { "install", 1, 1, FLAG_JSON | FLAG_BUNDLE | FLAG_DOWNGRADE | FLAG_REMOTE, moat_cmd_install,
+    "FILE.moatb|NAME", "verify and install (or update) a signed bundle, then run it" },
+  { "remove", 1, 1, FLAG_JSON | FLAG_BUNDLE | FLAG_PURGE, moat_cmd_remove, "NAME",
+    "stop and remove a sandbox; its data is kept unless --purge" },
+  { "bundle-rollback", 1, 1, FLAG_JSON | FLAG_BUNDLE, moat_cmd_bundle_rollback, "NAME",
+    "go back to the sandbox's previous bundle commit" },
   { "remote", 1, -1, FLAG_SUBVERBS, moat_cmd_remote, "SUBVERB ...",
     "WireGuard access to the hub: enable, add-peer, remove-peer, show, disable" },
 };
@@ -51,6 +61,13 @@ usage (FILE *out)
   fprintf (out, "\nOptions:\n"
                 "  --run-dir DIR        where moatd's socket is [/run/moat]\n"
                 "  --log-dir DIR        sandbox logs when no journal runs [/var/log/moat]\n"
+                "  --state-dir DIR      installed sandboxes [/var/lib/moat]\n"
+                "  --keys-dir DIR       trusted bundle keys [/etc/moat/keys/bundles.d]\n"
+                "  --config FILE        settings [/etc/moat/moat.conf]\n"
+                "  --remote URL         bundle repo for install NAME [moat.conf: Remote=]\n"
+                "  --allow-downgrade    install: accept an older version than installed\n"
+                "  --purge              remove: drop the sandbox's data too\n"
+                "  -q, --quiet          no progress lines\n"
                 "  --json               machine-readable output (listing verbs)\n"
                 "  -h, --help           this help, or a verb's with VERB --help\n"
                 "  completion bash      print a bash completion script\n"
@@ -60,10 +77,15 @@ usage (FILE *out)
 static void
 verb_usage (FILE *out, const Verb *verb)
 {
-  fprintf (out, "Usage: moat %s%s %s\n\n%s\n", verb->name,
+  fprintf (out, "Usage: moat %s%s%s%s%s %s\n\n%s\n", verb->name,
            verb->flags & FLAG_JSON     ? " [--json]"
            : verb->flags & FLAG_FOLLOW ? " [-f]"
                                        : "",
+           verb->flags & FLAG_BUNDLE ? " [-q] [--state-dir DIR] [--keys-dir DIR]" : "",
+           verb->flags & FLAG_DOWNGRADE ? " [--allow-downgrade]" : "",
+           verb->flags & FLAG_REMOTE  ? " [--remote URL] [--config FILE]"
+           : verb->flags & FLAG_PURGE ? " [--purge]"
+                                      : "",
            verb->args_help, verb->summary);
 }
 
@@ -103,7 +125,14 @@ option_value (int argc, char **argv, int *i, const char *option)
 int
 main (int argc, char **argv)
 {
-  MoatCli cli = { .run_dir = "/run/moat", .log_dir = "/var/log/moat" };
+  MoatCli cli = {
+    .run_dir = "/run/moat",
+    .log_dir = "/var/log/moat",
+    .state_dir = "/var/lib/moat",
+    .keys_dir = "/etc/moat/keys/bundles.d",
+    .config = "/etc/moat/moat.conf",
+  };
+  unsigned used = 0; /* FLAG_* of the options given, checked against the verb's */
   const Verb *verb = NULL;
   gboolean help = FALSE;
   g_autoptr (GPtrArray) args = g_ptr_array_new ();
@@ -115,6 +144,20 @@ main (int argc, char **argv)
         cli.run_dir = value;
       else if ((value = option_value (argc, argv, &i, "--log-dir")) != NULL)
         cli.log_dir = value;
+      else if ((value = option_value (argc, argv, &i, "--state-dir")) != NULL)
+        cli.state_dir = value, used |= FLAG_BUNDLE;
+      else if ((value = option_value (argc, argv, &i, "--keys-dir")) != NULL)
+        cli.keys_dir = value, used |= FLAG_BUNDLE;
+      else if ((value = option_value (argc, argv, &i, "--config")) != NULL)
+        cli.config = value, used |= FLAG_REMOTE;
+      else if ((value = option_value (argc, argv, &i, "--remote")) != NULL)
+        cli.remote = value, used |= FLAG_REMOTE;
+      else if (strcmp (argv[i], "--allow-downgrade") == 0)
+        cli.allow_downgrade = TRUE, used |= FLAG_DOWNGRADE;
+      else if (strcmp (argv[i], "--purge") == 0)
+        cli.purge = TRUE, used |= FLAG_PURGE;
+      else if (strcmp (argv[i], "-q") == 0 || strcmp (argv[i], "--quiet") == 0)
+        cli.quiet = TRUE, used |= FLAG_BUNDLE;
       else if (strcmp (argv[i], "--json") == 0)
         cli.json = TRUE;
       else if (strcmp (argv[i], "-f") == 0 || strcmp (argv[i], "--follow") == 0)
@@ -161,7 +204,7 @@ main (int argc, char **argv)
       return MOAT_EXIT_OK;
     }
   if ((cli.json && !(verb->flags & (FLAG_JSON | FLAG_SUBVERBS)))
-      || (cli.follow && !(verb->flags & FLAG_FOLLOW)))
+      || (cli.follow && !(verb->flags & FLAG_FOLLOW)) || (used & ~verb->flags) != 0)
     {
       fprintf (stderr, "moat %s: option not supported here\n", verb->name);
       verb_usage (stderr, verb);
@@ -285,6 +328,34 @@ moat_cli_print_json (const char *text)
         }
     }
   putchar ('\n');
+}
+
+gboolean
+moat_cli_bundle_remote (MoatCli *cli, char **ret_url, char **ret_branch, GError **error)
+{
+  g_autoptr (GKeyFile) config = g_key_file_new ();
+  g_autoptr (GError) local_error = NULL;
+  if (!g_key_file_load_from_file (config, cli->config, G_KEY_FILE_NONE, &local_error)
+      && !g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID, "%s: %s", cli->config,
+                        local_error->message),
+           FALSE;
+  g_autofree char *url = g_key_file_get_string (config, "Bundles", "Remote", NULL);
+  g_autofree char *branch = g_key_file_get_string (config, "Bundles", "Branch", NULL);
+  if (cli->remote != NULL)
+    {
+      g_free (url);
+      url = g_strdup (cli->remote);
+    }
+  if (url == NULL)
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
+                        "no bundle remote: set Remote= under [Bundles] in %s, or give --remote "
+                        "URL (or install a FILE.moatb)",
+                        cli->config),
+           FALSE;
+  *ret_url = g_steal_pointer (&url);
+  *ret_branch = branch != NULL ? g_steal_pointer (&branch) : g_strdup ("stable");
+  return TRUE;
 }
 
 int

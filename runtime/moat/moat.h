@@ -15,8 +15,15 @@ typedef struct
 {
   const char *run_dir;
   const char *log_dir;
+  const char *state_dir; /* installed sandboxes [/var/lib/moat] */
+  const char *keys_dir;  /* trusted bundle keys [/etc/moat/keys/bundles.d] */
+  const char *config;    /* [/etc/moat/moat.conf] */
+  const char *remote;    /* --remote URL, over moat.conf's */
   gboolean json;
   gboolean follow;
+  gboolean allow_downgrade;
+  gboolean purge;
+  gboolean quiet;
   char **args; /* the verb's positional arguments, NULL-terminated */
 } MoatCli;
 
@@ -37,6 +44,13 @@ void moat_cli_print_sandbox_table (const MoatJsonValue *sandboxes);
 /* Report ERROR as "moat: message" and return the exit code it stands for. */
 int moat_cli_fail (const GError *error, const char *code);
 
+/* The bundle repo (moat.conf [Bundles] Remote=, or --remote) and branch (Branch=, default
+ * "stable") that `moat install NAME` fetches from. */
+gboolean moat_cli_bundle_remote (MoatCli *cli, char **ret_url, char **ret_branch, GError **error);
+
+int moat_cmd_install (MoatCli *cli);
+int moat_cmd_remove (MoatCli *cli);
+int moat_cmd_bundle_rollback (MoatCli *cli);
 int moat_cmd_list (MoatCli *cli);
 int moat_cmd_status (MoatCli *cli);
 int moat_cmd_start (MoatCli *cli);
