@@ -1007,15 +1007,9 @@ moat_manifest_parse (const char *filename, const char *data, gsize len, GError *
   return g_steal_pointer (&p.manifest);
 }
 
-MoatManifest *
-moat_manifest_load (const char *path, GError **error)
+static MoatManifest *
+load_fd (int fd, const char *path, GError **error)
 {
-  autofd int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0)
-    {
-      moat_error_errno (error, errno, "open", path);
-      return NULL;
-    }
   struct stat st;
   if (fstat (fd, &st) < 0)
     {
@@ -1066,4 +1060,23 @@ moat_manifest_free (MoatManifest *manifest)
   g_strfreev (manifest->syscalls);
   g_strfreev (manifest->health_command);
   g_free (manifest);
+}
+
+MoatManifest *
+moat_manifest_load (const char *path, GError **error)
+{
+  autofd int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    return moat_error_errno (error, errno, "open", path), NULL;
+  return load_fd (fd, path, error);
+}
+
+MoatManifest *
+moat_manifest_load_beneath (const char *dir, const char *relative, GError **error)
+{
+  autofd int fd = moat_open_beneath (dir, relative, O_RDONLY | O_NOCTTY | O_NONBLOCK, error);
+  if (fd < 0)
+    return NULL;
+  g_autofree char *path = g_build_filename (dir, relative, NULL);
+  return load_fd (fd, path, error);
 }

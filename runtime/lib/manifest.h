@@ -85,6 +85,8 @@ MoatManifest *moat_manifest_parse (const char *filename, const char *data, gsize
 
 /* Read and parse the file at PATH (refused if larger than MOAT_MANIFEST_MAX_SIZE). */
 MoatManifest *moat_manifest_load (const char *path, GError **error);
+/* The same for RELATIVE beneath DIR (moat_open_beneath()): a symlink may not lead out. */
+MoatManifest *moat_manifest_load_beneath (const char *dir, const char *relative, GError **error);
 
 void moat_manifest_free (MoatManifest *manifest);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MoatManifest, moat_manifest_free)

@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -203,4 +205,27 @@ moat_close_fd (int *fd)
   if (*fd >= 0)
     close (*fd);
   *fd = -1;
+}
+
+int
+moat_open_beneath (const char *dir, const char *relative, int flags, GError **error)
+{
+  autofd int dir_fd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0)
+    return moat_error_errno (error, errno, "open", dir), -1;
+  struct open_how how = {
+    .flags = (guint64)(flags | O_CLOEXEC),
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+  };
+  int fd = (int)syscall (SYS_openat2, dir_fd, relative, &how, sizeof how);
+  if (fd < 0)
+    {
+      g_autofree char *shown = g_build_filename (dir, relative, NULL);
+      if (errno == EXDEV)
+        return g_set_error (error, MOAT_ERROR, MOAT_ERROR_PERMISSION,
+                            "'%s' leads out of its directory '%s': refused", shown, dir),
+               -1;
+      return moat_error_errno (error, errno, "open", shown), -1;
+    }
+  return fd;
 }

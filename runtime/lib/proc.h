@@ -28,6 +28,10 @@ char *moat_describe_wait_status (int status);
 void moat_close_fd (int *fd);
 #define autofd __attribute__ ((cleanup (moat_close_fd)))
 
+/* Open RELATIVE beneath the directory DIR with FLAGS (openat2 RESOLVE_BENEATH and no magic
+ * links): neither `..` nor a symlink, absolute or relative, may lead out of DIR. */
+int moat_open_beneath (const char *dir, const char *relative, int flags, GError **error);
+
 /* Write LEN bytes of DATA to PATH, which must not exist yet (MOAT_ERROR_EXISTS), with MODE.
  * Written under PATH.new and linked in without replacing, so PATH never holds half a file;
  * DURABLE fsyncs the data first. */

@@ -538,17 +538,33 @@ network_down (Sandbox *sandbox)
   g_clear_pointer (&sandbox->netns_path, g_free);
 }
 
+/* The rootfs `current` names, as an absolute path for crun and nspawn, resolved beneath the
+ * sandbox's directory: `current` -> deploy/COMMIT may not lead anywhere else. */
+static char *
+resolve_rootfs (Sandbox *sandbox, GError **error)
+{
+  g_autofree char *dir = sandbox_dir (sandbox->supervisor, sandbox->name);
+  autofd int fd = moat_open_beneath (dir, "current/rootfs", O_PATH | O_DIRECTORY, error);
+  if (fd < 0)
+    return NULL;
+  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", fd);
+  g_autofree char *path = g_file_read_link (proc, NULL);
+  if (path == NULL || !g_path_is_absolute (path))
+    return moat_error_errno (error, EINVAL, "resolve", proc), NULL;
+  return g_steal_pointer (&path);
+}
+
 static gboolean
 sandbox_launch (Sandbox *sandbox, GError **error)
 {
   MoatSupervisor *supervisor = sandbox->supervisor;
-  g_autofree char *path = supervise_manifest_path (supervisor, sandbox->name);
-  g_autoptr (MoatManifest) manifest = moat_manifest_load (path, error);
+  g_autofree char *dir = sandbox_dir (supervisor, sandbox->name);
+  g_autoptr (MoatManifest) manifest = moat_manifest_load_beneath (dir, "current/manifest", error);
   if (manifest == NULL)
     return FALSE;
   if (g_strcmp0 (manifest->name, sandbox->name) != 0)
     return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
-                        "%s: Name=%s does not match the sandbox directory '%s'", path,
+                        "%s: Name=%s does not match the sandbox directory '%s'", manifest->filename,
                         manifest->name, sandbox->name),
            FALSE;
   g_clear_pointer (&sandbox->manifest, moat_manifest_free);
@@ -561,11 +577,9 @@ sandbox_launch (Sandbox *sandbox, GError **error)
       sandbox->have_identity = TRUE;
     }
 
-  g_autofree char *dir = sandbox_dir (supervisor, sandbox->name);
-  g_autofree char *rootfs_link = g_build_filename (dir, "current", "rootfs", NULL);
-  g_autofree char *rootfs = realpath (rootfs_link, NULL);
-  if (rootfs == NULL || !g_file_test (rootfs, G_FILE_TEST_IS_DIR))
-    return moat_error_errno (error, rootfs == NULL ? errno : ENOTDIR, "open rootfs", rootfs_link);
+  g_autofree char *rootfs = resolve_rootfs (sandbox, error);
+  if (rootfs == NULL)
+    return FALSE;
   g_autofree char *data_dir = NULL;
   if (!prepare_data_dir (sandbox, &data_dir, error))
     return FALSE;

@@ -253,7 +253,8 @@ class Bench:
         for path in (self.state, os.path.dirname(os.path.dirname(directory)),
                      os.path.dirname(directory)):
             os.chmod(path, 0o755)
-        os.symlink(self.rootfs, os.path.join(directory, "rootfs"))
+        # moatd resolves current/rootfs beneath the sandbox's directory: a hard-linked copy.
+        subprocess.run(["cp", "-al", self.rootfs, os.path.join(directory, "rootfs")], check=True)
         with open(os.path.join(directory, "manifest"), "w") as f:
             f.write(f"[Sandbox]\nName={name}\nVersion=1.0\nBackend={backend}\nRestart=no\n"
                     f'Exec=/bin/sh -c "{PAYLOAD_SCRIPT}" {self.marker}\nStopTimeout=5s\n')

@@ -32,9 +32,18 @@ check "bash completion comes from the verb table" sh -c "$MOAT completion bash |
 check "starting an unknown sandbox fails (exit 1)" status_is 1 moat start nope
 err=$(moat start nope 2>&1 || true)
 check "... and says so: '$err'" grep -q "no sandbox 'nope' is installed" <<<"$err"
+# A `current` that leads out of the sandbox's own directory is refused, not followed.
+mkdir -p "$TESTDIR/elsewhere" "$STATE/sandboxes/outside"
+cp -al "$ROOTFS" "$TESTDIR/elsewhere/rootfs"
+printf '[Sandbox]\nName=outside\nVersion=1\nExec=/bin/true\n' >"$TESTDIR/elsewhere/manifest"
+ln -s "$TESTDIR/elsewhere" "$STATE/sandboxes/outside/current"
+err=$(moat start outside 2>&1 || true)
+check "a current link leading out of the sandbox's directory is not followed: '$err'" \
+  grep -q "leads out of its directory" <<<"$err"
+rm -rf "$STATE/sandboxes/outside"
 check "moat start runs a sandbox" moat start web
 check "starting it again is nothing to do (exit 77)" status_is 77 moat start web
-check "moat list shows it running" sh -c "$MOAT --run-dir $RUN list | grep -Eq '^web +2.1 +crun +running'"
+check "moat list shows it running" sh -c "$MOAT --run-dir $RUN list | grep -Eq '^web +2.1 +- +- +crun +running'"
 check "moat list --json is JSON with the sandbox" sh -c "$MOAT --run-dir $RUN list --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"sandboxes\"][1][\"state\"]==\"running\"'"
 check "moat status shows the daemon and sandboxes" sh -c "$MOAT --run-dir $RUN status | grep -q '^moatd: running'"
 check "moat status NAME shows the confinement" sh -c "$MOAT --run-dir $RUN status web | grep -q 'user ns: *uid 0-65535 -> host'"

@@ -73,11 +73,14 @@ stop_moatd() {
 }
 
 # install_sandbox NAME < MANIFEST: a sandbox on the busybox test root.
+# moatd resolves current/rootfs beneath the sandbox's directory, so the rootfs is a hard-linked
+# copy of $ROOTFS (or of ROOTFS=DIR given for one call), not a link to it.
 install_sandbox() {
   local dir=$STATE/sandboxes/$1/current
   mkdir -p "$dir"
   chmod 755 "$STATE" "$STATE/sandboxes" "$STATE/sandboxes/$1"
-  ln -sfn "$ROOTFS" "$dir/rootfs"
+  rm -rf "$dir/rootfs"
+  cp -al "$ROOTFS" "$dir/rootfs"
   cat >"$dir/manifest"
 }
 
