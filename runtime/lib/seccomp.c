@@ -54,6 +54,8 @@ static const char *const base_syscalls[] = {
   "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mincore", "msync", "mlock", "mlock2",
   "munlock", "mlockall", "munlockall", "membarrier", "memfd_create", "pkey_alloc", "pkey_free",
   "pkey_mprotect", "map_shadow_stack",
+  /* randomness: OpenSSL 3 and glibc's arc4random use nothing else on Linux */
+  "getrandom",
   /* signals */
   "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigsuspend",
   "rt_sigtimedwait", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "sigaltstack", "kill", "tkill",
