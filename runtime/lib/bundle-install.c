@@ -131,9 +131,11 @@ link_commit (const char *sandbox_dir, const char *link, GError **error)
   if (target == NULL)
     {
       struct stat st;
-      if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
-        return g_set_error (error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND,
-                            "%s was not installed from a bundle", path),
+      if (lstat (path, &st) == 0)
+        return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
+                            "%s is not a link to a deployed bundle (installed by hand? remove "
+                            "it first)",
+                            path),
                NULL;
       return g_set_error (error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND, "%s: none", path), NULL;
     }
@@ -202,8 +204,7 @@ check_claims (Operation *op, MoatBundleInfo *info, GError **error)
       = moat_bundle_installed (ctx->state_dir, info->name, FALSE, &local_error);
   if (installed == NULL)
     {
-      if (g_error_matches (local_error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND)
-          && strstr (local_error->message, "not installed from a bundle") == NULL)
+      if (g_error_matches (local_error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND))
         return TRUE;
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;

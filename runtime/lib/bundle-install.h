@@ -49,6 +49,7 @@ gboolean moat_bundle_remove (const MoatBundleContext *ctx, const char *name, gbo
                              GError **error);
 
 /* What NAME's current (or, with PREVIOUS, previous) link names. MOAT_ERROR_NOT_FOUND when
- * NAME has none or was not installed from a bundle. */
+ * NAME has none; MOAT_ERROR_INVALID when it is not a link to a deployment (a sandbox put
+ * there by hand, as the integration tests do). */
 MoatBundleInfo *moat_bundle_installed (const char *state_dir, const char *name, gboolean previous,
                                        GError **error);
