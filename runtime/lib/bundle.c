@@ -27,19 +27,6 @@ moat_bundle_info_free (MoatBundleInfo *info)
   g_free (info);
 }
 
-static gboolean invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-invalid (GError **error, const char *format, ...)
-{
-  va_list args;
-  va_start (args, format);
-  g_autofree char *message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, MOAT_ERROR, MOAT_ERROR_INVALID, message);
-  return FALSE;
-}
-
 /* --- the .moatb file ------------------------------------------------------------------ */
 
 gboolean
@@ -47,39 +34,40 @@ moat_bundle_parse (GBytes *data, GVariant **ret_commit, char **ret_checksum,
                    GVariant **ret_detached, GError **error)
 {
   if (g_bytes_get_size (data) > MOAT_BUNDLE_MAX_FILE_BYTES)
-    return invalid (error, "bundle is larger than the %d MiB limit",
-                    MOAT_BUNDLE_MAX_FILE_BYTES / (1024 * 1024));
+    return moat_error_invalid (error, "bundle is larger than the %d MiB limit",
+                               MOAT_BUNDLE_MAX_FILE_BYTES / (1024 * 1024));
   g_autoptr (GVariant) superblock = g_variant_ref_sink (
       g_variant_new_from_bytes (G_VARIANT_TYPE (SUPERBLOCK_TYPE), data, FALSE));
   /* Outside normal form a GVariant reads as defaults, and a commit's bytes would not be the
    * ones its checksum names: a truncated or altered file ends here. */
   if (!g_variant_is_normal_form (superblock))
-    return invalid (error, "not a bundle: truncated, or not an OSTree static delta");
+    return moat_error_invalid (error, "not a bundle: truncated, or not an OSTree static delta");
 
   g_autoptr (GVariant) metadata = g_variant_get_child_value (superblock, 0);
   guint8 endianness = 0;
   if (!g_variant_lookup (metadata, "ostree.endianness", "y", &endianness)
       || endianness != (G_BYTE_ORDER == G_LITTLE_ENDIAN ? 'l' : 'B'))
-    return invalid (error, "not a bundle: the delta's byte order is missing or foreign");
+    return moat_error_invalid (error, "not a bundle: the delta's byte order is missing or foreign");
   g_autoptr (GVariant) from = g_variant_get_child_value (superblock, 2);
   if (g_variant_n_children (from) != 0)
-    return invalid (error,
-                    "not a bundle: a delta from another commit (bundles start from nothing)");
+    return moat_error_invalid (
+        error, "not a bundle: a delta from another commit (bundles start from nothing)");
   g_autoptr (GVariant) to = g_variant_get_child_value (superblock, 3);
   if (g_variant_n_children (to) != OSTREE_SHA256_DIGEST_LEN)
-    return invalid (error, "not a bundle: the target checksum is %zu bytes",
-                    g_variant_n_children (to));
+    return moat_error_invalid (error, "not a bundle: the target checksum is %zu bytes",
+                               g_variant_n_children (to));
   g_autoptr (GVariant) fallbacks = g_variant_get_child_value (superblock, 7);
   if (g_variant_n_children (fallbacks) != 0)
-    return invalid (error, "not a bundle: it needs %zu objects fetched from elsewhere",
-                    g_variant_n_children (fallbacks));
+    return moat_error_invalid (error, "not a bundle: it needs %zu objects fetched from elsewhere",
+                               g_variant_n_children (fallbacks));
 
   g_autoptr (GVariant) commit = g_variant_get_child_value (superblock, 4);
   g_autofree char *checksum = ostree_checksum_from_bytes (g_variant_get_data (to));
   g_autofree char *actual = g_compute_checksum_for_data (
       G_CHECKSUM_SHA256, g_variant_get_data (commit), g_variant_get_size (commit));
   if (strcmp (checksum, actual) != 0)
-    return invalid (error, "tampered: the commit's bytes do not match its checksum %s", checksum);
+    return moat_error_invalid (error, "tampered: the commit's bytes do not match its checksum %s",
+                               checksum);
 
   /* ostree keeps the detached metadata under the delta's own path, "deltas/XX/REST/commitmeta"
    * with XX/REST the modified base64 of the target. */
@@ -87,8 +75,8 @@ moat_bundle_parse (GBytes *data, GVariant **ret_commit, char **ret_checksum,
   g_autofree char *key = g_strdup_printf ("deltas/%.2s/%s/commitmeta", b64, b64 + 2);
   g_autoptr (GVariant) detached = g_variant_lookup_value (metadata, key, NULL);
   if (detached != NULL && !g_variant_is_of_type (detached, G_VARIANT_TYPE_VARDICT))
-    return invalid (error, "the detached metadata is of type %s, not a{sv}",
-                    g_variant_get_type_string (detached));
+    return moat_error_invalid (error, "the detached metadata is of type %s, not a{sv}",
+                               g_variant_get_type_string (detached));
 
   *ret_commit = g_steal_pointer (&commit);
   *ret_checksum = g_steal_pointer (&checksum);
@@ -151,7 +139,7 @@ MoatBundleInfo *
 moat_bundle_info_from_commit (GVariant *commit, const char *checksum, GError **error)
 {
   if (!g_variant_is_of_type (commit, G_VARIANT_TYPE (OSTREE_COMMIT_GVARIANT_STRING)))
-    return invalid (error, "not a commit"), NULL;
+    return moat_error_invalid (error, "not a commit"), NULL;
   g_autoptr (GVariant) metadata = g_variant_get_child_value (commit, 0);
   g_autoptr (MoatBundleInfo) info = g_new0 (MoatBundleInfo, 1);
   info->checksum = g_strdup (checksum);
@@ -160,33 +148,38 @@ moat_bundle_info_from_commit (GVariant *commit, const char *checksum, GError **e
   g_autoptr (GVariant) refs
       = g_variant_lookup_value (metadata, MOAT_BUNDLE_REF_BINDING_KEY, G_VARIANT_TYPE ("as"));
   if (refs == NULL || g_variant_n_children (refs) == 0)
-    return invalid (error, "the commit is not bound to a ref (no %s)", MOAT_BUNDLE_REF_BINDING_KEY),
+    return moat_error_invalid (error, "the commit is not bound to a ref (no %s)",
+                               MOAT_BUNDLE_REF_BINDING_KEY),
            NULL;
   if (g_variant_n_children (refs) != 1)
-    return invalid (error, "the commit is bound to %zu refs; a bundle is bound to exactly one",
-                    g_variant_n_children (refs)),
+    return moat_error_invalid (error,
+                               "the commit is bound to %zu refs; a bundle is bound to exactly one",
+                               g_variant_n_children (refs)),
            NULL;
   g_variant_get_child (refs, 0, "s", &info->ref);
   if (!printable (info->ref)
       || !moat_bundle_ref_parse (info->ref, &info->name, &info->arch, &info->branch))
-    return invalid (error, "the commit is bound to a ref that is not sandbox/NAME/ARCH/BRANCH"),
+    return moat_error_invalid (error,
+                               "the commit is bound to a ref that is not sandbox/NAME/ARCH/BRANCH"),
            NULL;
 
   if (!g_variant_lookup (metadata, MOAT_BUNDLE_VERSION_KEY, "s", &info->version))
-    return invalid (error, "the commit has no version"), NULL;
+    return moat_error_invalid (error, "the commit has no version"), NULL;
   if (!printable (info->version) || strlen (info->version) == 0 || strlen (info->version) > 64)
-    return invalid (error, "the commit's version is not printable or not 1-64 characters"), NULL;
+    return moat_error_invalid (error,
+                               "the commit's version is not printable or not 1-64 characters"),
+           NULL;
 
   g_autoptr (GVariant) expires = g_variant_lookup_value (metadata, MOAT_BUNDLE_EXPIRES_KEY, NULL);
   if (expires != NULL)
     {
       if (!g_variant_is_of_type (expires, G_VARIANT_TYPE_UINT64))
-        return invalid (error, "%s is of type %s, not t", MOAT_BUNDLE_EXPIRES_KEY,
-                        g_variant_get_type_string (expires)),
+        return moat_error_invalid (error, "%s is of type %s, not t", MOAT_BUNDLE_EXPIRES_KEY,
+                                   g_variant_get_type_string (expires)),
                NULL;
       info->expires = g_variant_get_uint64 (expires);
       if (info->expires == 0)
-        return invalid (error, "%s is 0", MOAT_BUNDLE_EXPIRES_KEY), NULL;
+        return moat_error_invalid (error, "%s is 0", MOAT_BUNDLE_EXPIRES_KEY), NULL;
     }
   return g_steal_pointer (&info);
 }
@@ -287,33 +280,34 @@ moat_bundle_check_entry (const char *path, guint depth, guint32 mode, const char
   g_autofree char *shown = g_strescape (path, NULL);
   const char *base = strrchr (path, '/');
   if (!name_is_safe (base != NULL ? base + 1 : path))
-    return invalid (error, "%s: a name that is empty, '.', '..' or holds control characters",
-                    shown);
+    return moat_error_invalid (
+        error, "%s: a name that is empty, '.', '..' or holds control characters", shown);
   if (depth > MOAT_BUNDLE_MAX_DEPTH)
-    return invalid (error, "%s: deeper than %d directories", shown, MOAT_BUNDLE_MAX_DEPTH);
+    return moat_error_invalid (error, "%s: deeper than %d directories", shown,
+                               MOAT_BUNDLE_MAX_DEPTH);
   if (!S_ISREG (mode) && !S_ISDIR (mode) && !S_ISLNK (mode))
-    return invalid (error,
-                    "%s: a device node, socket or FIFO (only files, directories and "
-                    "symlinks are allowed)",
-                    shown);
+    return moat_error_invalid (error,
+                               "%s: a device node, socket or FIFO (only files, directories and "
+                               "symlinks are allowed)",
+                               shown);
   if (mode & (S_ISUID | S_ISGID))
-    return invalid (error, "%s: setuid or setgid (mode %04o)", shown, mode & 07777);
+    return moat_error_invalid (error, "%s: setuid or setgid (mode %04o)", shown, mode & 07777);
   if (!S_ISLNK (mode) && (mode & S_IWOTH))
-    return invalid (error, "%s: world-writable (mode %04o)", shown, mode & 07777);
+    return moat_error_invalid (error, "%s: world-writable (mode %04o)", shown, mode & 07777);
   if (!S_ISLNK (mode))
     return TRUE;
 
   for (gsize i = 0; i < G_N_ELEMENTS (mount_points); i++)
     if (strcmp (path, mount_points[i]) == 0)
-      return invalid (error, "%s: a symlink where the runtime mounts (it must be the real thing)",
-                      shown);
+      return moat_error_invalid (
+          error, "%s: a symlink where the runtime mounts (it must be the real thing)", shown);
   if (target == NULL || target[0] == '\0' || strlen (target) > MOAT_BUNDLE_MAX_TARGET)
-    return invalid (error, "%s: a symlink with an empty or overlong target", shown);
+    return moat_error_invalid (error, "%s: a symlink with an empty or overlong target", shown);
   if (target[0] != '/' && target_escapes (target, depth))
     {
       g_autofree char *shown_target = g_strescape (target, NULL);
-      return invalid (error, "%s: a symlink to '%s', which leads out of the bundle", shown,
-                      shown_target);
+      return moat_error_invalid (error, "%s: a symlink to '%s', which leads out of the bundle",
+                                 shown, shown_target);
     }
   return TRUE;
 }
@@ -343,7 +337,8 @@ check_dir (GFile *dir, const char *path, guint depth, TreeCount *count, GError *
       g_autofree char *child_path = g_build_filename (path, g_file_info_get_name (info), NULL);
       guint32 mode = g_file_info_get_attribute_uint32 (info, "unix::mode");
       if (++count->entries > MOAT_BUNDLE_MAX_ENTRIES)
-        return invalid (error, "more than %d files in the bundle", MOAT_BUNDLE_MAX_ENTRIES);
+        return moat_error_invalid (error, "more than %d files in the bundle",
+                                   MOAT_BUNDLE_MAX_ENTRIES);
       if (!moat_bundle_check_entry (child_path, depth + 1, mode,
                                     g_file_info_get_symlink_target (info), error))
         return FALSE;
@@ -351,8 +346,8 @@ check_dir (GFile *dir, const char *path, guint depth, TreeCount *count, GError *
         {
           count->bytes += (guint64)g_file_info_get_size (info);
           if (count->bytes > MOAT_BUNDLE_MAX_TREE_BYTES)
-            return invalid (error, "the files add up to more than the %lld MiB limit",
-                            MOAT_BUNDLE_MAX_TREE_BYTES / (1024 * 1024));
+            return moat_error_invalid (error, "the files add up to more than the %lld MiB limit",
+                                       MOAT_BUNDLE_MAX_TREE_BYTES / (1024 * 1024));
         }
       if (S_ISDIR (mode) && !check_dir (child, child_path, depth + 1, count, error))
         return FALSE;
@@ -382,7 +377,9 @@ moat_bundle_check_tree (GFile *root, GError **error)
       if (strcmp (name, "manifest") == 0 && S_ISREG (mode))
         {
           if (g_file_info_get_size (info) > MOAT_MANIFEST_MAX_SIZE)
-            return invalid (error, "manifest: larger than %d bytes", MOAT_MANIFEST_MAX_SIZE), NULL;
+            return moat_error_invalid (error, "manifest: larger than %d bytes",
+                                       MOAT_MANIFEST_MAX_SIZE),
+                   NULL;
           manifest = g_object_ref (child);
         }
       else if (strcmp (name, "rootfs") == 0 && S_ISDIR (mode))
@@ -390,17 +387,18 @@ moat_bundle_check_tree (GFile *root, GError **error)
       else
         {
           g_autofree char *shown = g_strescape (name, NULL);
-          return invalid (error,
-                          "'%s' at the top of the bundle (only a manifest file and a "
-                          "rootfs directory belong there)",
-                          shown),
+          return moat_error_invalid (error,
+                                     "'%s' at the top of the bundle (only a manifest file and a "
+                                     "rootfs directory belong there)",
+                                     shown),
                  NULL;
         }
       if (!moat_bundle_check_entry (name, 1, mode, NULL, error))
         return NULL;
     }
   if (manifest == NULL || !have_rootfs)
-    return invalid (error, "the bundle lacks its %s", manifest == NULL ? "manifest" : "rootfs"),
+    return moat_error_invalid (error, "the bundle lacks its %s",
+                               manifest == NULL ? "manifest" : "rootfs"),
            NULL;
 
   TreeCount count = { 0 };

@@ -20,3 +20,14 @@ moat_error_neg (GError **error, int neg_errno, const char *verb, const char *obj
 {
   return moat_error_errno (error, neg_errno < 0 ? -neg_errno : neg_errno, verb, object);
 }
+
+gboolean
+moat_error_invalid (GError **error, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, MOAT_ERROR, MOAT_ERROR_INVALID, message);
+  return FALSE;
+}

@@ -24,3 +24,7 @@ gboolean moat_error_errno (GError **error, int errsv, const char *verb, const ch
 
 /* The same for libraries that return -errno (libseccomp, libselinux). */
 gboolean moat_error_neg (GError **error, int neg_errno, const char *verb, const char *object);
+
+/* Set a MOAT_ERROR_INVALID error from FORMAT; always returns FALSE, for
+ * `return moat_error_invalid (error, ...)` in parsers of hostile input. */
+gboolean moat_error_invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);

@@ -71,26 +71,13 @@ moat_remote_status_free (MoatRemoteStatus *status)
 
 /* ---- checks on what comes from the command line and the config dir ---- */
 
-static gboolean invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-invalid (GError **error, const char *format, ...)
-{
-  va_list args;
-  va_start (args, format);
-  g_autofree char *message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, MOAT_ERROR, MOAT_ERROR_INVALID, message);
-  return FALSE;
-}
-
 static gboolean
 check_interface (const char *name, GError **error)
 {
   if (!moat_name_is_valid (name) || strlen (name) > IFNAME_MAX)
-    return invalid (error,
-                    "interface '%s': a name of a-z, 0-9 and '-', at most %d characters, is needed",
-                    name, IFNAME_MAX);
+    return moat_error_invalid (
+        error, "interface '%s': a name of a-z, 0-9 and '-', at most %d characters, is needed", name,
+        IFNAME_MAX);
   return TRUE;
 }
 
@@ -104,14 +91,15 @@ parse_cidr (const char *text, guint32 *ret_address, guint *ret_prefix, GError **
   g_autofree char *host = slash ? g_strndup (text, (gsize)(slash - text)) : NULL;
   if (host == NULL || inet_pton (AF_INET, host, &in) != 1
       || !g_ascii_string_to_unsigned (slash + 1, 10, 8, 30, &prefix, NULL))
-    return invalid (error,
-                    "address '%s': an IPv4 address with a prefix of 8 to 30 is needed "
-                    "(e.g. 10.90.0.1/24)",
-                    text);
+    return moat_error_invalid (error,
+                               "address '%s': an IPv4 address with a prefix of 8 to 30 is needed "
+                               "(e.g. 10.90.0.1/24)",
+                               text);
   guint32 address = ntohl (in.s_addr);
   guint32 host_mask = (1u << (32 - prefix)) - 1;
   if ((address & host_mask) == 0 || (address & host_mask) == host_mask)
-    return invalid (error, "address '%s' is its subnet's network or broadcast address", text);
+    return moat_error_invalid (error, "address '%s' is its subnet's network or broadcast address",
+                               text);
   *ret_address = address;
   *ret_prefix = (guint)prefix;
   return TRUE;
@@ -135,7 +123,8 @@ parse_allow (const char *text, guint *ret_port, const char **ret_protocol, GErro
   g_autofree char *number = slash ? g_strndup (text, (gsize)(slash - text)) : NULL;
   if (number == NULL || !g_ascii_string_to_unsigned (number, 10, 1, 65535, &port, NULL)
       || (strcmp (slash + 1, "tcp") != 0 && strcmp (slash + 1, "udp") != 0))
-    return invalid (error, "allow '%s': PORT/tcp or PORT/udp is needed, PORT 1-65535", text);
+    return moat_error_invalid (error, "allow '%s': PORT/tcp or PORT/udp is needed, PORT 1-65535",
+                               text);
   *ret_port = (guint)port;
   *ret_protocol = strcmp (slash + 1, "tcp") == 0 ? "tcp" : "udp";
   return TRUE;
@@ -156,10 +145,10 @@ check_endpoint (const char *endpoint, GError **error)
   for (const char *c = endpoint + (bracketed ? 1 : 0); ok && c < colon - (bracketed ? 1 : 0); c++)
     ok = g_ascii_isalnum (*c) || *c == '.' || *c == '-' || (bracketed && *c == ':');
   if (!ok)
-    return invalid (error,
-                    "endpoint '%s': HOST:PORT is needed (a name, an IPv4 address or "
-                    "[an IPv6 address], and a port 1-65535)",
-                    endpoint);
+    return moat_error_invalid (error,
+                               "endpoint '%s': HOST:PORT is needed (a name, an IPv4 address or "
+                               "[an IPv6 address], and a port 1-65535)",
+                               endpoint);
   return TRUE;
 }
 
@@ -167,10 +156,11 @@ static gboolean
 check_peer_name (const char *name, GError **error)
 {
   if (!moat_name_is_valid (name))
-    return invalid (error,
-                    "peer name '%s': a-z, 0-9 and '-' only, 1-32 characters, not starting or "
-                    "ending with '-'",
-                    name);
+    return moat_error_invalid (
+        error,
+        "peer name '%s': a-z, 0-9 and '-' only, 1-32 characters, not starting or "
+        "ending with '-'",
+        name);
   return TRUE;
 }
 
@@ -219,7 +209,8 @@ load_settings (const char *config_dir, Settings *ret, GError **error)
   const char *protocol;
   if (settings.interface == NULL || settings.address == NULL || settings.port < 1
       || settings.port > 65535)
-    return invalid (error, "%s: Interface, ListenPort (1-65535) and Address are needed", path);
+    return moat_error_invalid (error, "%s: Interface, ListenPort (1-65535) and Address are needed",
+                               path);
   if (!check_interface (settings.interface, error)
       || !parse_cidr (settings.address, &address, &prefix, error))
     return g_prefix_error (error, "%s: ", path), FALSE;
@@ -276,10 +267,11 @@ ensure_hub_key (const char *config_dir, GError **error)
   if (access (private_path, F_OK) == 0 && access (public_path, F_OK) == 0)
     return TRUE;
   if (access (private_path, F_OK) == 0)
-    return invalid (error,
-                    "%s is there but %s is not: restore it, or remove both to make a new "
-                    "key pair (every peer then needs a new config)",
-                    private_path, public_path);
+    return moat_error_invalid (
+        error,
+        "%s is there but %s is not: restore it, or remove both to make a new "
+        "key pair (every peer then needs a new config)",
+        private_path, public_path);
   g_autoptr (MoatWgSecret) secret = moat_wg_secret_generate (error);
   char public_key[MOAT_WG_KEY_BASE64_LEN + 1];
   if (secret == NULL || !moat_wg_secret_public (secret, public_key, error))
@@ -356,7 +348,9 @@ load_peer (const char *config_dir, const char *name, GError **error)
       || peer->address == NULL || inet_pton (AF_INET, peer->address, &in) != 1)
     {
       peer_free (peer);
-      return invalid (error, "%s: a PublicKey (base64) and an IPv4 Address are needed", path), NULL;
+      return moat_error_invalid (error, "%s: a PublicKey (base64) and an IPv4 Address are needed",
+                                 path),
+             NULL;
     }
   return peer;
 }
@@ -573,7 +567,7 @@ check_options (const MoatRemoteOptions *options, GError **error)
   if (options->interface != NULL && !check_interface (options->interface, error))
     return FALSE;
   if (options->port > 65535)
-    return invalid (error, "port %u: 1-65535 is needed", options->port);
+    return moat_error_invalid (error, "port %u: 1-65535 is needed", options->port);
   if (options->address != NULL && !parse_cidr (options->address, &address, &prefix, error))
     return FALSE;
   for (gsize i = 0; options->allow != NULL && options->allow[i] != NULL; i++)
@@ -631,10 +625,11 @@ moat_remote_enable (const char *config_dir, const MoatRemoteOptions *options, GE
   /* Peers hold addresses in the old subnet, and their configs name the old hub address. */
   if (options->address != NULL && peers->len > 0
       && strcmp (options->address, settings.address) != 0)
-    return invalid (error,
-                    "the address cannot change from %s while peers have addresses in its "
-                    "subnet (remove them first)",
-                    settings.address);
+    return moat_error_invalid (
+        error,
+        "the address cannot change from %s while peers have addresses in its "
+        "subnet (remove them first)",
+        settings.address);
   g_autofree char *old_interface = g_strdup (settings.interface);
   apply_options (&settings, options);
   if (!ensure_hub_key (config_dir, error))
