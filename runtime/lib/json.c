@@ -63,6 +63,13 @@ close_level (MoatJson *json, char c)
 }
 
 void
+moat_json_raw (MoatJson *json, const char *text)
+{
+  separate (json);
+  g_string_append (json->out, text);
+}
+
+void
 moat_json_begin_object (MoatJson *json)
 {
   open_level (json, '{');

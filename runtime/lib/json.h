@@ -21,6 +21,8 @@ void moat_json_string (MoatJson *json, const char *value);
 void moat_json_int (MoatJson *json, gint64 value);
 void moat_json_bool (MoatJson *json, gboolean value);
 void moat_json_null (MoatJson *json);
+/* TEXT, already one JSON value (from this writer), as the next value. */
+void moat_json_raw (MoatJson *json, const char *text);
 /* Each string of a NULL-terminated vector as an array. */
 void moat_json_strv (MoatJson *json, const char *const *values);
 

@@ -461,3 +461,41 @@ moat_sign_verify_commit (OstreeRepo *repo, const char *checksum, const MoatTrust
     }
   return moat_sign_verify_data (keys, data, signatures, ret_key, error);
 }
+
+gboolean
+moat_sign_summary (OstreeRepo *repo, const MoatSigningKey *key, guint64 expires, GError **error)
+{
+  GVariantBuilder extra;
+  g_variant_builder_init (&extra, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&extra, "{sv}", "moat.expires", g_variant_new_uint64 (expires));
+  g_autoptr (GVariant) extra_v = g_variant_ref_sink (g_variant_builder_end (&extra));
+  if (!ostree_repo_regenerate_summary (repo, extra_v, NULL, error))
+    return FALSE;
+  int repo_fd = ostree_repo_get_dfd (repo);
+  g_autoptr (GMappedFile) mapped = NULL;
+  {
+    int fd = openat (repo_fd, "summary", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+      return moat_error_errno (error, errno, "open", "summary");
+    mapped = g_mapped_file_new_from_fd (fd, FALSE, error);
+    close (fd);
+    if (mapped == NULL)
+      return FALSE;
+  }
+  g_autoptr (GBytes) summary = g_mapped_file_get_bytes (mapped);
+  g_autoptr (GBytes) signature = moat_sign_data (key, summary);
+  GVariantBuilder sigs;
+  g_variant_builder_init (&sigs, G_VARIANT_TYPE ("aay"));
+  g_variant_builder_add_value (
+      &sigs, g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, signature, TRUE));
+  GVariantBuilder dict;
+  g_variant_builder_init (&dict, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&dict, "{sv}", MOAT_SIGN_METADATA_KEY, g_variant_builder_end (&sigs));
+  g_autoptr (GVariant) dict_v = g_variant_ref_sink (g_variant_builder_end (&dict));
+  g_autoptr (GBytes) data = g_variant_get_data_as_bytes (dict_v);
+  g_autofree char *path
+      = g_build_filename (g_file_peek_path (ostree_repo_get_path (repo)), "summary.sig", NULL);
+  return g_file_set_contents_full (
+      path, g_bytes_get_data (data, NULL), (gssize)g_bytes_get_size (data),
+      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0644, error);
+}

@@ -65,3 +65,9 @@ gboolean moat_sign_commit (OstreeRepo *repo, const char *checksum, const MoatSig
 /* Verify commit CHECKSUM in REPO against KEYS. */
 gboolean moat_sign_verify_commit (OstreeRepo *repo, const char *checksum,
                                   const MoatTrustedKeys *keys, char **ret_key, GError **error);
+
+/* Regenerate REPO's summary with metadata "moat.expires" (t, EXPIRES Unix seconds), sign its
+ * bytes with KEY and write summary.sig as OSTree does (a{sv}: MOAT_SIGN_METADATA_KEY -> aay),
+ * so a hub can tell a fresh summary from a replayed one. */
+gboolean moat_sign_summary (OstreeRepo *repo, const MoatSigningKey *key, guint64 expires,
+                            GError **error);

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "moat-error.h"
 #include "moat.h"
 
 static const char *
@@ -103,19 +104,63 @@ print_sandbox (const MoatJsonValue *sandbox)
   printf ("  log:          %s\n", text (sandbox, "log"));
 }
 
+/* The deployments of an OSTree sysroot, when there is one, before moatd's part. */
+static char *
+os_part (MoatCli *cli)
+{
+  g_autofree char *deploy = g_build_filename (cli->sysroot, "ostree", "deploy", NULL);
+  if (!cli->sysroot_given && !g_file_test (deploy, G_FILE_TEST_IS_DIR))
+    {
+      if (!cli->json)
+        printf ("OS: %s is not an OSTree system (moat upgrade and rollback need one)\n\n",
+                cli->sysroot);
+      return NULL;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autofree char *json = moat_cli_os_status (cli, !cli->json, &error);
+  if (json == NULL)
+    fprintf (stderr, "moat: OS deployments: %s\n", error->message);
+  else if (!cli->json)
+    printf ("\n");
+  return g_steal_pointer (&json);
+}
+
 int
 moat_cmd_status (MoatCli *cli)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *code = NULL;
   g_autofree char *reply_text = NULL;
+  g_autofree char *os = cli->args[0] == NULL ? os_part (cli) : NULL;
   g_autoptr (MoatJsonValue) reply = moat_cli_call (cli, "status", (const char *const *)cli->args,
                                                    cli->json ? &reply_text : NULL, &code, &error);
+  /* A sysroot named on the command line is often not the running system's (an image being
+   * built, a test): its deployments are the answer, with or without a moatd. */
+  if (reply == NULL && cli->sysroot_given && cli->args[0] == NULL
+      && g_error_matches (error, MOAT_ERROR, MOAT_ERROR_NOT_RUNNING))
+    {
+      if (cli->json)
+        {
+          g_autofree char *text = g_strdup_printf ("{\"os\":%s,\"daemon\":null}", os ? os : "null");
+          moat_cli_print_json (text);
+        }
+      else
+        printf ("moatd: not running\n");
+      return os != NULL ? MOAT_EXIT_OK : MOAT_EXIT_FAILED;
+    }
   if (reply == NULL)
     return moat_cli_fail (error, code);
   if (cli->json)
     {
-      moat_cli_print_json (reply_text);
+      /* moatd's object with "os" first: {"os":...,"daemon":...,"sandboxes":[...]}. */
+      if (cli->args[0] == NULL && reply_text[0] == '{' && reply_text[1] != '}')
+        {
+          g_autofree char *text
+              = g_strdup_printf ("{\"os\":%s,%s", os ? os : "null", reply_text + 1);
+          moat_cli_print_json (text);
+        }
+      else
+        moat_cli_print_json (reply_text);
       return MOAT_EXIT_OK;
     }
   if (cli->args[0] != NULL)

@@ -12,10 +12,14 @@ enum
   FLAG_JSON = 1 << 0,      /* takes --json */
   FLAG_FOLLOW = 1 << 1,    /* takes -f/--follow */
   FLAG_SUBVERBS = 1 << 2,  /* has sub-verbs: every word after it is its own to parse */
-  FLAG_BUNDLE = 1 << 3,    /* works on bundles: takes --state-dir, --keys-dir, -q */
+  FLAG_BUNDLE = 1 << 3,    /* works on bundles: takes --state-dir */
   FLAG_DOWNGRADE = 1 << 4, /* takes --allow-downgrade */
   FLAG_PURGE = 1 << 5,     /* takes --purge */
   FLAG_REMOTE = 1 << 6,    /* takes --remote and --config */
+  FLAG_KEYS = 1 << 7,      /* checks signatures: takes --keys-dir and -q */
+  FLAG_OS = 1 << 8,        /* works on the OS: takes --sysroot */
+  FLAG_CHECK = 1 << 9,     /* takes --check */
+  FLAG_REBOOT = 1 << 10,   /* takes --reboot */
 };
 
 typedef struct
@@ -30,8 +34,15 @@ typedef struct
 } Verb;
 
 static const Verb verbs[] = {
-  { "status", 0, 1, FLAG_JSON, moat_cmd_status, "[NAME]",
-    "the daemon and every sandbox, or one sandbox's confinement and health" },
+  { "status", 0, 1, FLAG_JSON | FLAG_OS | FLAG_KEYS, moat_cmd_status, "[NAME]",
+    "OS deployments, the daemon and every sandbox; or one sandbox's confinement and health" },
+  { "upgrade", 0, 0, FLAG_JSON | FLAG_OS | FLAG_KEYS | FLAG_CHECK | FLAG_REBOOT, moat_cmd_upgrade,
+    "", "pull, verify and deploy the newest signed commit of the tracked ref" },
+  { "deploy", 1, 1, FLAG_JSON | FLAG_OS | FLAG_KEYS | FLAG_DOWNGRADE | FLAG_REBOOT, moat_cmd_deploy,
+    "COMMIT", "pull, verify and deploy the given commit of the tracked ref" },
+  { "rollback", 0, 0, FLAG_JSON | FLAG_OS | FLAG_KEYS | FLAG_REBOOT, moat_cmd_rollback, "",
+    "make the previous deployment the default (or the running one, over a pending one)" },
+  { "cancel", 0, 0, FLAG_OS | FLAG_KEYS, moat_cmd_cancel, "", "drop the pending deployment" },
   { "list", 0, 0, FLAG_JSON, moat_cmd_list, "", "installed sandboxes, their state and health" },
   { "start", 1, 1, FLAG_JSON, moat_cmd_start, "NAME", "start a sandbox and wait until it runs" },
   { "stop", 1, 1, FLAG_JSON, moat_cmd_stop, "NAME",
@@ -39,11 +50,12 @@ static const Verb verbs[] = {
   { "restart", 1, 1, FLAG_JSON, moat_cmd_restart, "NAME",
     "stop a sandbox if it runs, then start it" },
   { "logs", 1, 1, FLAG_FOLLOW, moat_cmd_logs, "NAME", "a sandbox's output; -f to follow" },
-  { "install", 1, 1, FLAG_JSON | FLAG_BUNDLE | FLAG_DOWNGRADE | FLAG_REMOTE, moat_cmd_install,
-    "FILE.moatb|NAME", "verify and install (or update) a signed bundle, then run it" },
-  { "remove", 1, 1, FLAG_JSON | FLAG_BUNDLE | FLAG_PURGE, moat_cmd_remove, "NAME",
+  { "install", 1, 1, FLAG_JSON | FLAG_BUNDLE | FLAG_KEYS | FLAG_DOWNGRADE | FLAG_REMOTE,
+    moat_cmd_install, "FILE.moatb|NAME",
+    "verify and install (or update) a signed bundle, then run it" },
+  { "remove", 1, 1, FLAG_JSON | FLAG_BUNDLE | FLAG_KEYS | FLAG_PURGE, moat_cmd_remove, "NAME",
     "stop and remove a sandbox; its data is kept unless --purge" },
-  { "bundle-rollback", 1, 1, FLAG_JSON | FLAG_BUNDLE, moat_cmd_bundle_rollback, "NAME",
+  { "bundle-rollback", 1, 1, FLAG_JSON | FLAG_BUNDLE | FLAG_KEYS, moat_cmd_bundle_rollback, "NAME",
     "go back to the sandbox's previous bundle commit" },
   { "remote", 1, -1, FLAG_SUBVERBS, moat_cmd_remote, "SUBVERB ...",
     "WireGuard access to the hub: enable, add-peer, remove-peer, show, disable" },
@@ -62,10 +74,14 @@ usage (FILE *out)
                 "  --run-dir DIR        where moatd's socket is [/run/moat]\n"
                 "  --log-dir DIR        sandbox logs when no journal runs [/var/log/moat]\n"
                 "  --state-dir DIR      installed sandboxes [/var/lib/moat]\n"
-                "  --keys-dir DIR       trusted bundle keys [/etc/moat/keys/bundles.d]\n"
+                "  --keys-dir DIR       trusted keys [/etc/moat/keys/bundles.d for bundles,\n"
+                "                       /etc/moat/keys/os.d for the OS]\n"
+                "  --sysroot DIR        the OSTree sysroot the OS verbs act on [/]\n"
+                "  --check              upgrade: only say whether one is available (77: none)\n"
+                "  --reboot             upgrade, deploy, rollback: reboot into it\n"
                 "  --config FILE        settings [/etc/moat/moat.conf]\n"
                 "  --remote URL         bundle repo for install NAME [moat.conf: Remote=]\n"
-                "  --allow-downgrade    install: accept an older version than installed\n"
+                "  --allow-downgrade    install, deploy: accept an older version than runs\n"
                 "  --purge              remove: drop the sandbox's data too\n"
                 "  -q, --quiet          no progress lines\n"
                 "  --json               machine-readable output (listing verbs)\n"
@@ -81,8 +97,13 @@ verb_usage (FILE *out, const Verb *verb)
            verb->flags & FLAG_JSON     ? " [--json]"
            : verb->flags & FLAG_FOLLOW ? " [-f]"
                                        : "",
-           verb->flags & FLAG_BUNDLE ? " [-q] [--state-dir DIR] [--keys-dir DIR]" : "",
-           verb->flags & FLAG_DOWNGRADE ? " [--allow-downgrade]" : "",
+           verb->flags & FLAG_BUNDLE ? " [-q] [--state-dir DIR] [--keys-dir DIR]"
+           : verb->flags & FLAG_OS   ? " [-q] [--sysroot DIR] [--keys-dir DIR]"
+                                     : "",
+           verb->flags & FLAG_CHECK       ? " [--check] [--reboot]"
+           : verb->flags & FLAG_DOWNGRADE ? " [--allow-downgrade]"
+           : verb->flags & FLAG_REBOOT    ? " [--reboot]"
+                                          : "",
            verb->flags & FLAG_REMOTE  ? " [--remote URL] [--config FILE]"
            : verb->flags & FLAG_PURGE ? " [--purge]"
                                       : "",
@@ -131,6 +152,7 @@ main (int argc, char **argv)
     .state_dir = "/var/lib/moat",
     .keys_dir = "/etc/moat/keys/bundles.d",
     .config = "/etc/moat/moat.conf",
+    .sysroot = "/",
   };
   unsigned used = 0; /* FLAG_* of the options given, checked against the verb's */
   const Verb *verb = NULL;
@@ -147,7 +169,13 @@ main (int argc, char **argv)
       else if ((value = option_value (argc, argv, &i, "--state-dir")) != NULL)
         cli.state_dir = value, used |= FLAG_BUNDLE;
       else if ((value = option_value (argc, argv, &i, "--keys-dir")) != NULL)
-        cli.keys_dir = value, used |= FLAG_BUNDLE;
+        cli.keys_dir = value, cli.keys_dir_given = TRUE, used |= FLAG_KEYS;
+      else if ((value = option_value (argc, argv, &i, "--sysroot")) != NULL)
+        cli.sysroot = value, cli.sysroot_given = TRUE, used |= FLAG_OS;
+      else if (strcmp (argv[i], "--check") == 0)
+        cli.check = TRUE, used |= FLAG_CHECK;
+      else if (strcmp (argv[i], "--reboot") == 0)
+        cli.reboot = TRUE, used |= FLAG_REBOOT;
       else if ((value = option_value (argc, argv, &i, "--config")) != NULL)
         cli.config = value, used |= FLAG_REMOTE;
       else if ((value = option_value (argc, argv, &i, "--remote")) != NULL)
@@ -157,7 +185,7 @@ main (int argc, char **argv)
       else if (strcmp (argv[i], "--purge") == 0)
         cli.purge = TRUE, used |= FLAG_PURGE;
       else if (strcmp (argv[i], "-q") == 0 || strcmp (argv[i], "--quiet") == 0)
-        cli.quiet = TRUE, used |= FLAG_BUNDLE;
+        cli.quiet = TRUE, used |= FLAG_KEYS;
       else if (strcmp (argv[i], "--json") == 0)
         cli.json = TRUE;
       else if (strcmp (argv[i], "-f") == 0 || strcmp (argv[i], "--follow") == 0)

@@ -19,6 +19,11 @@ typedef struct
   const char *keys_dir;  /* trusted bundle keys [/etc/moat/keys/bundles.d] */
   const char *config;    /* [/etc/moat/moat.conf] */
   const char *remote;    /* --remote URL, over moat.conf's */
+  const char *sysroot;   /* the OSTree sysroot [/] */
+  gboolean sysroot_given;
+  gboolean keys_dir_given;
+  gboolean check;
+  gboolean reboot;
   gboolean json;
   gboolean follow;
   gboolean allow_downgrade;
@@ -48,6 +53,13 @@ int moat_cli_fail (const GError *error, const char *code);
  * "stable") that `moat install NAME` fetches from. */
 gboolean moat_cli_bundle_remote (MoatCli *cli, char **ret_url, char **ret_branch, GError **error);
 
+/* The OS deployments of cli->sysroot as JSON (printed for people too when PRINT). */
+char *moat_cli_os_status (MoatCli *cli, gboolean print, GError **error);
+
+int moat_cmd_upgrade (MoatCli *cli);
+int moat_cmd_deploy (MoatCli *cli);
+int moat_cmd_rollback (MoatCli *cli);
+int moat_cmd_cancel (MoatCli *cli);
 int moat_cmd_install (MoatCli *cli);
 int moat_cmd_remove (MoatCli *cli);
 int moat_cmd_bundle_rollback (MoatCli *cli);

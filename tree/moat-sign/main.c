@@ -85,6 +85,26 @@ cmd_verify (int argc, char **argv)
   return 0;
 }
 
+static int
+cmd_summary (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  char *end;
+  guint64 days = g_ascii_strtoull (argv[2], &end, 10);
+  if (*argv[2] == '\0' || *end != '\0' || days == 0 || days > 3650)
+    {
+      fprintf (stderr, "moat-sign: '%s' is not 1..3650 days\n", argv[2]);
+      return 2;
+    }
+  g_autoptr (MoatSigningKey) key = moat_signing_key_load (argv[1], &error);
+  g_autoptr (OstreeRepo) repo = key ? open_repo (argv[0], &error) : NULL;
+  guint64 expires = (guint64)(g_get_real_time () / G_USEC_PER_SEC) + days * 86400;
+  if (repo == NULL || !moat_sign_summary (repo, key, expires, &error))
+    return fail (error);
+  printf ("summary signed, expires in %" G_GUINT64_FORMAT " days\n", days);
+  return 0;
+}
+
 static const struct
 {
   const char *name;
@@ -98,6 +118,8 @@ static const struct
   { "public", 1, cmd_public, "SECRET_FILE", "print the public key of a secret key" },
   { "commit", 3, cmd_commit, "REPO SECRET_FILE REV",
     "add a signature to a commit's detached metadata" },
+  { "summary", 3, cmd_summary, "REPO SECRET_FILE DAYS",
+    "regenerate the repo's summary, expiring in DAYS, and sign it (summary.sig)" },
   { "verify", 3, cmd_verify, "REPO KEYS_DIR REV",
     "check a commit against KEYS_DIR/*.pub (and *.revoked); exit 1 when it does not verify" },
 };

@@ -1,0 +1,581 @@
+#include "osupdate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "moat-error.h"
+#include "sign.h"
+
+#define SUMMARY_TYPE "(a(s(taya{sv}))a{sv})"
+
+void
+moat_os_deployment_free (MoatOsDeployment *deployment)
+{
+  if (deployment == NULL)
+    return;
+  g_free (deployment->osname);
+  g_free (deployment->checksum);
+  g_free (deployment->version);
+  g_free (deployment->refspec);
+  g_free (deployment->signed_by);
+  g_free (deployment);
+}
+
+static void progress (const MoatOsContext *ctx, gboolean done, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
+
+static void
+progress (const MoatOsContext *ctx, gboolean done, const char *format, ...)
+{
+  if (ctx->progress == NULL)
+    return;
+  va_list args;
+  va_start (args, format);
+  g_autofree char *line = g_strdup_vprintf (format, args);
+  va_end (args);
+  ctx->progress (line, done, ctx->progress_data);
+}
+
+static char *
+format_time (guint64 seconds)
+{
+  g_autoptr (GDateTime) when = g_date_time_new_from_unix_utc ((gint64)seconds);
+  return when ? g_date_time_format_iso8601 (when) : g_strdup ("?");
+}
+
+/* --- the sysroot ---------------------------------------------------------------------- */
+
+typedef struct
+{
+  OstreeSysroot *sysroot;
+  OstreeRepo *repo;
+  OstreeDeployment *booted; /* NULL in a folder */
+  OstreeDeployment *merge;  /* the one whose /etc and origin carry over */
+  char *remote;
+  char *ref;
+  gboolean locked;
+} Sysroot;
+
+static void
+sysroot_close (Sysroot *s)
+{
+  if (s->locked)
+    ostree_sysroot_unlock (s->sysroot);
+  g_clear_object (&s->repo);
+  g_clear_object (&s->sysroot);
+  g_clear_pointer (&s->remote, g_free);
+  g_clear_pointer (&s->ref, g_free);
+}
+
+/* Load the sysroot (locked, when LOCK) and find what is tracked. */
+static gboolean
+sysroot_open (Sysroot *s, const MoatOsContext *ctx, gboolean lock, GError **error)
+{
+  memset (s, 0, sizeof *s);
+  g_autoptr (GFile) path = g_file_new_for_path (ctx->sysroot);
+  s->sysroot = ostree_sysroot_new (path);
+  if (lock)
+    {
+      if (!ostree_sysroot_lock (s->sysroot, error))
+        return FALSE;
+      s->locked = TRUE;
+    }
+  if (!ostree_sysroot_load (s->sysroot, NULL, error)
+      || !ostree_sysroot_get_repo (s->sysroot, &s->repo, NULL, error))
+    return g_prefix_error (error, "%s: ", ctx->sysroot), FALSE;
+  s->booted = ostree_sysroot_get_booted_deployment (s->sysroot);
+  /* Not booted (a folder): the default deployment's stateroot. */
+  g_autoptr (GPtrArray) deployments = ostree_sysroot_get_deployments (s->sysroot);
+  const char *osname = s->booted != NULL || deployments->len == 0
+                           ? NULL
+                           : ostree_deployment_get_osname (deployments->pdata[0]);
+  if (s->booted != NULL || osname != NULL)
+    s->merge = ostree_sysroot_get_merge_deployment (s->sysroot, osname);
+  if (s->merge == NULL)
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND, "%s: no OS is deployed",
+                        ctx->sysroot),
+           FALSE;
+  GKeyFile *origin = ostree_deployment_get_origin (s->merge);
+  g_autofree char *refspec
+      = origin ? g_key_file_get_string (origin, "origin", "refspec", NULL) : NULL;
+  if (refspec == NULL || !ostree_parse_refspec (refspec, &s->remote, &s->ref, error))
+    return g_prefix_error (error, "the deployment's origin tracks no ref: "), FALSE;
+  if (s->remote == NULL)
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
+                        "the deployment tracks '%s', which names no remote", refspec),
+           FALSE;
+  return TRUE;
+}
+
+/* The deployment that is running: the booted one, or in a folder the default. */
+static OstreeDeployment *
+running_deployment (Sysroot *s)
+{
+  return s->booted != NULL ? s->booted : s->merge;
+}
+
+/* --- events --------------------------------------------------------------------------- */
+
+/* Append one JSON line to the events log under the stateroot's /var (never touched by an
+ * upgrade), for `moat status` and people. Failing to log does not fail the operation. */
+static void
+log_event (const MoatOsContext *ctx, Sysroot *s, const char *event, const char *from,
+           const char *to, const char *detail)
+{
+  const char *osname = ostree_deployment_get_osname (s->merge);
+  g_autofree char *var = s->booted != NULL ? g_strdup ("/var")
+                                           : g_build_filename (ctx->sysroot, "ostree", "deploy",
+                                                               osname, "var", NULL);
+  g_autofree char *dir = g_build_filename (var, "lib", "moat", NULL);
+  g_autofree char *path = g_build_filename (dir, "events.log", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  g_autoptr (MoatJson) json = moat_json_new ();
+  g_autofree char *now = format_time ((guint64)ctx->now);
+  moat_json_begin_object (json);
+  moat_json_kv_string (json, "time", now);
+  moat_json_kv_string (json, "event", event);
+  moat_json_kv_string (json, "from", from);
+  moat_json_kv_string (json, "to", to);
+  moat_json_kv_string (json, "detail", detail);
+  moat_json_end_object (json);
+  g_autofree char *line = moat_json_steal (g_steal_pointer (&json));
+  int fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0)
+    return;
+  g_autofree char *text = g_strconcat (line, "\n", NULL);
+  if (write (fd, text, strlen (text)) < 0 || fsync (fd) < 0)
+    { /* best effort */
+    }
+  close (fd);
+}
+
+/* --- describing commits --------------------------------------------------------------- */
+
+static MoatOsDeployment *
+describe (OstreeRepo *repo, const char *osname, const char *checksum, const char *refspec,
+          const MoatTrustedKeys *keys)
+{
+  g_autoptr (MoatOsDeployment) d = g_new0 (MoatOsDeployment, 1);
+  d->osname = g_strdup (osname);
+  d->checksum = g_strdup (checksum);
+  d->refspec = g_strdup (refspec);
+  g_autoptr (GVariant) commit = NULL;
+  if (ostree_repo_load_variant (repo, OSTREE_OBJECT_TYPE_COMMIT, checksum, &commit, NULL))
+    {
+      g_autoptr (GVariant) metadata = g_variant_get_child_value (commit, 0);
+      g_variant_lookup (metadata, "version", "s", &d->version);
+      d->timestamp = ostree_commit_get_timestamp (commit);
+    }
+  if (keys != NULL)
+    moat_sign_verify_commit (repo, checksum, keys, &d->signed_by, NULL);
+  return g_steal_pointer (&d);
+}
+
+GPtrArray *
+moat_os_status (const MoatOsContext *ctx, GError **error)
+{
+  Sysroot s;
+  if (!sysroot_open (&s, ctx, FALSE, error))
+    {
+      sysroot_close (&s);
+      return NULL;
+    }
+  g_autoptr (MoatTrustedKeys) keys = moat_trusted_keys_load (ctx->keys_dir, NULL);
+  g_autoptr (GPtrArray) deployments = ostree_sysroot_get_deployments (s.sysroot);
+  g_autoptr (GPtrArray) result
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)moat_os_deployment_free);
+  OstreeDeployment *running = running_deployment (&s);
+  int running_index = -1;
+  for (guint i = 0; i < deployments->len; i++)
+    if (ostree_deployment_equal (deployments->pdata[i], running))
+      running_index = (int)i;
+  gboolean have_rollback = FALSE;
+  for (guint i = 0; i < deployments->len; i++)
+    {
+      OstreeDeployment *deployment = deployments->pdata[i];
+      GKeyFile *origin = ostree_deployment_get_origin (deployment);
+      g_autofree char *refspec
+          = origin ? g_key_file_get_string (origin, "origin", "refspec", NULL) : NULL;
+      MoatOsDeployment *d = describe (s.repo, ostree_deployment_get_osname (deployment),
+                                      ostree_deployment_get_csum (deployment), refspec, keys);
+      d->booted = s.booted != NULL && ostree_deployment_equal (deployment, s.booted);
+      d->pending = s.booted != NULL && (int)i < running_index;
+      d->rollback = !have_rollback && (int)i > running_index;
+      have_rollback = have_rollback || d->rollback;
+      g_ptr_array_add (result, d);
+    }
+  sysroot_close (&s);
+  return g_steal_pointer (&result);
+}
+
+/* --- checking a candidate ------------------------------------------------------------- */
+
+gboolean
+moat_os_verify_summary (GBytes *summary, GBytes *signatures, const char *keys_dir, gint64 now,
+                        GError **error)
+{
+  if (summary == NULL)
+    return moat_error_invalid (error, "the remote has no summary (publish a signed one)");
+  if (signatures == NULL)
+    return moat_error_invalid (error, "the remote's summary is not signed");
+  g_autoptr (GVariant) sig_dict
+      = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, signatures, FALSE));
+  if (!g_variant_is_normal_form (sig_dict))
+    return moat_error_invalid (error, "the remote's summary signatures are malformed");
+  g_autoptr (GVariant) sigs = g_variant_lookup_value (sig_dict, MOAT_SIGN_METADATA_KEY, NULL);
+  g_autoptr (MoatTrustedKeys) keys = moat_trusted_keys_load (keys_dir, error);
+  if (keys == NULL || !moat_sign_verify_data (keys, summary, sigs, NULL, error))
+    return g_prefix_error (error, "the remote's summary: "), FALSE;
+
+  g_autoptr (GVariant) summary_v = g_variant_ref_sink (
+      g_variant_new_from_bytes (G_VARIANT_TYPE (SUMMARY_TYPE), summary, FALSE));
+  g_autoptr (GVariant) metadata = g_variant_get_child_value (summary_v, 1);
+  g_autoptr (GVariant) expires = g_variant_lookup_value (metadata, MOAT_OS_EXPIRES_KEY, NULL);
+  if (expires == NULL || !g_variant_is_of_type (expires, G_VARIANT_TYPE_UINT64))
+    return moat_error_invalid (error,
+                               "the remote's summary has no %s (t): a summary must "
+                               "expire, or an old one could be replayed forever",
+                               MOAT_OS_EXPIRES_KEY);
+  guint64 when = g_variant_get_uint64 (expires);
+  if ((gint64)when <= now)
+    {
+      g_autofree char *text = format_time (when);
+      return moat_error_invalid (error, "the remote's summary expired on %s", text);
+    }
+  return TRUE;
+}
+
+/* The candidate CHECKSUM (its commit object and detached metadata already in the repo):
+ * signed, bound to the tracked ref, not expired, and newer than what runs. */
+static MoatOsDeployment *
+verify_candidate (const MoatOsContext *ctx, Sysroot *s, const char *checksum, GError **error)
+{
+  g_autoptr (MoatTrustedKeys) keys = moat_trusted_keys_load (ctx->keys_dir, error);
+  g_autofree char *signed_by = NULL;
+  if (keys == NULL || !moat_sign_verify_commit (s->repo, checksum, keys, &signed_by, error))
+    return g_prefix_error (error, "commit %.12s: ", checksum), NULL;
+
+  g_autoptr (GVariant) commit = NULL;
+  if (!ostree_repo_load_variant (s->repo, OSTREE_OBJECT_TYPE_COMMIT, checksum, &commit, error))
+    return NULL;
+  g_autoptr (GVariant) metadata = g_variant_get_child_value (commit, 0);
+  g_autoptr (GVariant) refs
+      = g_variant_lookup_value (metadata, "ostree.ref-binding", G_VARIANT_TYPE ("as"));
+  gboolean bound = FALSE;
+  for (gsize i = 0; refs != NULL && i < g_variant_n_children (refs); i++)
+    {
+      const char *ref = NULL;
+      g_variant_get_child (refs, i, "&s", &ref);
+      bound = bound || strcmp (ref, s->ref) == 0;
+    }
+  if (!bound)
+    return moat_error_invalid (error,
+                               "commit %.12s is not bound to %s (a commit for another "
+                               "ref, or none)",
+                               checksum, s->ref),
+           NULL;
+  g_autoptr (GVariant) expires = g_variant_lookup_value (metadata, MOAT_OS_EXPIRES_KEY, NULL);
+  if (expires != NULL
+      && (!g_variant_is_of_type (expires, G_VARIANT_TYPE_UINT64)
+          || (gint64)g_variant_get_uint64 (expires) <= ctx->now))
+    {
+      g_autofree char *text = g_variant_is_of_type (expires, G_VARIANT_TYPE_UINT64)
+                                  ? format_time (g_variant_get_uint64 (expires))
+                                  : g_strdup ("(not a time)");
+      return moat_error_invalid (error, "commit %.12s expired on %s", checksum, text), NULL;
+    }
+
+  g_autofree char *refspec = g_strconcat (s->remote, ":", s->ref, NULL);
+  g_autoptr (MoatOsDeployment) candidate
+      = describe (s->repo, ostree_deployment_get_osname (s->merge), checksum, refspec, NULL);
+  candidate->signed_by = g_steal_pointer (&signed_by);
+  OstreeDeployment *running = running_deployment (s);
+  if (strcmp (ostree_deployment_get_csum (running), checksum) == 0)
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_EXISTS, "%s (%.12s) is what runs already",
+                        candidate->version ? candidate->version : "the newest commit", checksum),
+           NULL;
+  g_autoptr (GVariant) running_commit = NULL;
+  if (!ostree_repo_load_variant (s->repo, OSTREE_OBJECT_TYPE_COMMIT,
+                                 ostree_deployment_get_csum (running), &running_commit, error))
+    return NULL;
+  guint64 running_time = ostree_commit_get_timestamp (running_commit);
+  if (candidate->timestamp <= running_time && !ctx->allow_downgrade)
+    {
+      g_autofree char *theirs = format_time (candidate->timestamp);
+      g_autofree char *ours = format_time (running_time);
+      return moat_error_invalid (error,
+                                 candidate->timestamp < running_time
+                                     ? "commit %.12s (%s) is older than the running one (%s): a "
+                                       "downgrade (--allow-downgrade)"
+                                     : "commit %.12s (%s) has the running one's timestamp (%s) "
+                                       "but other content: refused as new",
+                                 checksum, theirs, ours),
+             NULL;
+    }
+  return g_steal_pointer (&candidate);
+}
+
+/* --- pulling -------------------------------------------------------------------------- */
+
+typedef struct
+{
+  const MoatOsContext *ctx;
+  guint64 limit;
+  GCancellable *cancellable;
+  gboolean over_limit;
+} PullWatch;
+
+static void
+on_pull_progress (OstreeAsyncProgress *async, gpointer user_data)
+{
+  PullWatch *watch = user_data;
+  guint64 bytes = ostree_async_progress_get_uint64 (async, "bytes-transferred");
+  guint fetched = ostree_async_progress_get_uint (async, "fetched");
+  guint requested = ostree_async_progress_get_uint (async, "requested");
+  guint delta_parts = ostree_async_progress_get_uint (async, "total-delta-parts");
+  if (bytes > watch->limit && !watch->over_limit)
+    {
+      watch->over_limit = TRUE;
+      g_cancellable_cancel (watch->cancellable);
+    }
+  progress (watch->ctx, FALSE, "receiving: %u/%u objects%s, %" G_GUINT64_FORMAT " KiB", fetched,
+            requested, delta_parts > 0 ? " (static delta)" : "", bytes / 1024);
+}
+
+static gboolean
+pull (const MoatOsContext *ctx, Sysroot *s, const char *checksum, int flags, GError **error)
+{
+  GVariantBuilder builder;
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  const char *refs[] = { s->ref, NULL };
+  g_variant_builder_add (&builder, "{sv}", "refs", g_variant_new_strv (refs, -1));
+  g_variant_builder_add (&builder, "{sv}", "flags", g_variant_new_int32 (flags));
+  if (checksum != NULL)
+    {
+      const char *ids[] = { checksum, NULL };
+      g_variant_builder_add (&builder, "{sv}", "override-commit-ids", g_variant_new_strv (ids, -1));
+    }
+  g_autoptr (GVariant) options = g_variant_ref_sink (g_variant_builder_end (&builder));
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  PullWatch watch = {
+    .ctx = ctx,
+    .limit = ctx->max_pull_bytes ? ctx->max_pull_bytes : MOAT_OS_DEFAULT_MAX_PULL,
+    .cancellable = cancellable,
+  };
+  g_autoptr (OstreeAsyncProgress) async
+      = ostree_async_progress_new_and_connect (on_pull_progress, &watch);
+  g_autoptr (GError) local_error = NULL;
+  gboolean ok = ostree_repo_pull_with_options (s->repo, s->remote, options, async, cancellable,
+                                               &local_error);
+  ostree_async_progress_finish (async);
+  if (watch.over_limit)
+    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
+                        "the pull went past the %" G_GUINT64_FORMAT " MiB limit: refused",
+                        watch.limit >> 20),
+           FALSE;
+  if (!ok)
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
+                                  "pulling %s from %s: ", s->ref, s->remote);
+      return FALSE;
+    }
+  progress (ctx, TRUE, "received");
+  return TRUE;
+}
+
+/* Put the tracked ref back where it was and drop what a refused pull left in the repo. */
+static void
+undo_pull (Sysroot *s, const char *old_checksum)
+{
+  ostree_repo_set_ref_immediate (s->repo, s->remote, s->ref, old_checksum, NULL, NULL);
+  /* Every deployment holds a ref of its own (ostree/B/S/N), so pruning to refs keeps them. */
+  gint total, pruned;
+  guint64 freed;
+  ostree_repo_prune (s->repo, OSTREE_REPO_PRUNE_FLAGS_REFS_ONLY, -1, &total, &pruned, &freed, NULL,
+                     NULL);
+}
+
+/* Check the remote's summary, fetch the candidate's commit (REV, or the ref's newest) and
+ * check it. On success the candidate's commit is in the repo, its tree not yet. */
+static MoatOsDeployment *
+fetch_candidate (const MoatOsContext *ctx, Sysroot *s, const char *rev, char **ret_old,
+                 GError **error)
+{
+  g_autoptr (GBytes) summary = NULL;
+  g_autoptr (GBytes) signatures = NULL;
+  progress (ctx, TRUE, "checking %s:%s", s->remote, s->ref);
+  if (!ostree_repo_remote_fetch_summary (s->repo, s->remote, &summary, &signatures, NULL, error)
+      || !moat_os_verify_summary (summary, signatures, ctx->keys_dir, ctx->now, error))
+    return NULL;
+  g_autofree char *old = NULL;
+  g_autofree char *remote_ref = g_strconcat (s->remote, ":", s->ref, NULL);
+  if (!ostree_repo_resolve_rev (s->repo, remote_ref, TRUE, &old, error))
+    return NULL;
+  g_autofree char *checksum = NULL;
+  if (!pull (ctx, s, rev, OSTREE_REPO_PULL_FLAGS_COMMIT_ONLY, error)
+      || !ostree_repo_resolve_rev (s->repo, remote_ref, FALSE, &checksum, error))
+    {
+      undo_pull (s, old);
+      return NULL;
+    }
+  MoatOsDeployment *candidate = verify_candidate (ctx, s, rev != NULL ? rev : checksum, error);
+  if (candidate == NULL)
+    {
+      undo_pull (s, old);
+      return NULL;
+    }
+  *ret_old = g_steal_pointer (&old);
+  return candidate;
+}
+
+/* Pull the candidate's tree and deploy it as the default, keeping the running deployment as
+ * the rollback. */
+static gboolean
+deploy_candidate (const MoatOsContext *ctx, Sysroot *s, MoatOsDeployment *candidate, GError **error)
+{
+  if (!pull (ctx, s, candidate->checksum, OSTREE_REPO_PULL_FLAGS_NONE, error))
+    return FALSE;
+  progress (ctx, TRUE, "deploying %s (%.12s)", candidate->version ? candidate->version : "",
+            candidate->checksum);
+  const char *osname = ostree_deployment_get_osname (s->merge);
+  g_autoptr (GKeyFile) origin
+      = ostree_sysroot_origin_new_from_refspec (s->sysroot, candidate->refspec);
+  g_autoptr (OstreeDeployment) deployment = NULL;
+  if (!ostree_sysroot_deploy_tree (s->sysroot, osname, candidate->checksum, origin, s->merge, NULL,
+                                   &deployment, NULL, error)
+      || !ostree_sysroot_simple_write_deployment (s->sysroot, osname, deployment, s->merge,
+                                                  OSTREE_SYSROOT_SIMPLE_WRITE_DEPLOYMENT_FLAGS_NONE,
+                                                  NULL, error))
+    return FALSE;
+  candidate->pending = s->booted != NULL;
+  return TRUE;
+}
+
+static MoatOsDeployment *
+upgrade_to (const MoatOsContext *ctx, const char *rev, gboolean check_only, const char *event,
+            GError **error)
+{
+  Sysroot s;
+  g_autofree char *old = NULL;
+  g_autoptr (MoatOsDeployment) candidate = NULL;
+  if (sysroot_open (&s, ctx, TRUE, error)
+      && (candidate = fetch_candidate (ctx, &s, rev, &old, error)) != NULL)
+    {
+      const char *from = ostree_deployment_get_csum (running_deployment (&s));
+      if (check_only)
+        undo_pull (&s, old);
+      else if (!deploy_candidate (ctx, &s, candidate, error))
+        {
+          undo_pull (&s, old);
+          g_clear_pointer (&candidate, moat_os_deployment_free);
+          log_event (ctx, &s, "refused", from, NULL, (*error)->message);
+        }
+      else
+        log_event (ctx, &s, event, from, candidate->checksum, candidate->version);
+    }
+  sysroot_close (&s);
+  return g_steal_pointer (&candidate);
+}
+
+MoatOsDeployment *
+moat_os_upgrade (const MoatOsContext *ctx, gboolean check_only, GError **error)
+{
+  return upgrade_to (ctx, NULL, check_only, "upgrade", error);
+}
+
+MoatOsDeployment *
+moat_os_deploy (const MoatOsContext *ctx, const char *checksum, GError **error)
+{
+  if (!ostree_validate_checksum_string (checksum, error))
+    return NULL;
+  return upgrade_to (ctx, checksum, FALSE, "deploy", error);
+}
+
+/* --- rollback and cancel -------------------------------------------------------------- */
+
+/* Write DEPLOYMENTS with the one at FROM moved to the front. */
+static gboolean
+move_to_front (Sysroot *s, GPtrArray *deployments, guint from, GError **error)
+{
+  g_autoptr (GPtrArray) order = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (order, g_object_ref (deployments->pdata[from]));
+  for (guint i = 0; i < deployments->len; i++)
+    if (i != from)
+      g_ptr_array_add (order, g_object_ref (deployments->pdata[i]));
+  return ostree_sysroot_write_deployments (s->sysroot, order, NULL, error);
+}
+
+static int
+index_of (GPtrArray *deployments, OstreeDeployment *deployment)
+{
+  for (guint i = 0; i < deployments->len; i++)
+    if (ostree_deployment_equal (deployments->pdata[i], deployment))
+      return (int)i;
+  return -1;
+}
+
+MoatOsDeployment *
+moat_os_rollback (const MoatOsContext *ctx, GError **error)
+{
+  Sysroot s;
+  MoatOsDeployment *result = NULL;
+  if (sysroot_open (&s, ctx, TRUE, error))
+    {
+      g_autoptr (GPtrArray) deployments = ostree_sysroot_get_deployments (s.sysroot);
+      int running = index_of (deployments, running_deployment (&s));
+      /* With a pending deployment, the running one becomes the default again; otherwise the
+       * one after it does. */
+      int target = running > 0 ? running : running + 1;
+      if (running < 0 || (guint)target >= deployments->len)
+        g_set_error (error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND,
+                     "there is no deployment to roll "
+                     "back to");
+      else if (move_to_front (&s, deployments, (guint)target, error))
+        {
+          OstreeDeployment *d = deployments->pdata[target];
+          g_autoptr (MoatTrustedKeys) keys = moat_trusted_keys_load (ctx->keys_dir, NULL);
+          result = describe (s.repo, ostree_deployment_get_osname (d),
+                             ostree_deployment_get_csum (d), NULL, keys);
+          log_event (ctx, &s, "rollback", ostree_deployment_get_csum (deployments->pdata[0]),
+                     result->checksum, "by hand");
+        }
+    }
+  sysroot_close (&s);
+  return result;
+}
+
+gboolean
+moat_os_cancel (const MoatOsContext *ctx, GError **error)
+{
+  Sysroot s;
+  gboolean ok = sysroot_open (&s, ctx, TRUE, error);
+  if (ok)
+    {
+      g_autoptr (GPtrArray) deployments = ostree_sysroot_get_deployments (s.sysroot);
+      int running = s.booted != NULL ? index_of (deployments, s.booted) : 0;
+      if (running <= 0)
+        ok = (g_set_error (error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND, "no deployment is pending%s",
+                           s.booted == NULL ? " (in a sysroot that is not booted, the default "
+                                              "deployment is the current one)"
+                                            : ""),
+              FALSE);
+      else
+        {
+          g_autoptr (GPtrArray) keep = g_ptr_array_new_with_free_func (g_object_unref);
+          for (guint i = (guint)running; i < deployments->len; i++)
+            g_ptr_array_add (keep, g_object_ref (deployments->pdata[i]));
+          const char *dropped = ostree_deployment_get_csum (deployments->pdata[0]);
+          g_autofree char *dropped_copy = g_strdup (dropped);
+          ok = ostree_sysroot_write_deployments (s.sysroot, keep, NULL, error);
+          if (ok)
+            log_event (ctx, &s, "cancel", dropped_copy, ostree_deployment_get_csum (s.booted),
+                       NULL);
+        }
+    }
+  sysroot_close (&s);
+  return ok;
+}

@@ -1,0 +1,68 @@
+/* OS updates through libostree, rpm-ostree style (docs/updates.md): what is deployed, and
+ * upgrade, deploy, rollback and cancel on a sysroot ("/" on the hub, a folder in tests and on
+ * the build host).
+ *
+ * The tracked ref and remote come from the default deployment's origin
+ * ("refspec=moat:os/x86_64/stable"). Nothing is deployed until the candidate has been checked:
+ * the remote's summary is signed by a trusted OS key and not expired; the commit is signed by
+ * one, bound to the tracked ref, not expired, and newer than the running commit (unless a
+ * downgrade is asked for); the pull stays under a byte limit. */
+#pragma once
+
+#include <glib.h>
+#include <ostree.h>
+
+#define MOAT_OS_EXPIRES_KEY "moat.expires"       /* commit and summary metadata, t */
+#define MOAT_OS_DEFAULT_MAX_PULL (2048ULL << 20) /* bytes one pull may fetch */
+
+typedef void (*MoatOsProgress) (const char *line, gboolean done, gpointer user_data);
+
+typedef struct
+{
+  const char *sysroot;  /* "/" */
+  const char *keys_dir; /* /etc/moat/keys/os.d */
+  gboolean allow_downgrade;
+  guint64 max_pull_bytes; /* 0: MOAT_OS_DEFAULT_MAX_PULL */
+  gint64 now;             /* Unix seconds, for expiry */
+  MoatOsProgress progress;
+  gpointer progress_data;
+} MoatOsContext;
+
+/* One deployment, or one candidate commit. */
+typedef struct
+{
+  char *osname;
+  char *checksum;
+  char *version; /* commit metadata "version", or NULL */
+  char *refspec; /* from the origin: "moat:os/x86_64/stable" */
+  guint64 timestamp;
+  char *signed_by; /* base64 key that verifies it, or NULL */
+  gboolean booted;
+  gboolean pending; /* will be booted next, not booted now */
+  gboolean rollback;
+} MoatOsDeployment;
+
+void moat_os_deployment_free (MoatOsDeployment *deployment);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MoatOsDeployment, moat_os_deployment_free)
+
+/* Every deployment, in boot order (the first is the default). */
+GPtrArray *moat_os_status (const MoatOsContext *ctx, GError **error);
+
+/* Fetch and check the newest commit of the tracked ref. With CHECK_ONLY, report it and stop;
+ * otherwise pull it and deploy it as the default, keeping the running one as rollback.
+ * MOAT_ERROR_EXISTS when the newest is what runs already (nothing to do). */
+MoatOsDeployment *moat_os_upgrade (const MoatOsContext *ctx, gboolean check_only, GError **error);
+
+/* The same for a given commit checksum of the tracked ref. */
+MoatOsDeployment *moat_os_deploy (const MoatOsContext *ctx, const char *checksum, GError **error);
+
+/* Make the previous deployment the default (or, with one pending, the running one again). */
+MoatOsDeployment *moat_os_rollback (const MoatOsContext *ctx, GError **error);
+
+/* Drop the pending deployment. MOAT_ERROR_NOT_FOUND when there is none. */
+gboolean moat_os_cancel (const MoatOsContext *ctx, GError **error);
+
+/* Check a summary and its summary.sig bytes (a{sv} holding ostree.sign.ed25519): signed by a
+ * key of KEYS_DIR and, by its moat.expires, not expired at NOW. Pure; unit-tested. */
+gboolean moat_os_verify_summary (GBytes *summary, GBytes *signatures, const char *keys_dir,
+                                 gint64 now, GError **error);
