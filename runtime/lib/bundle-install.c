@@ -283,7 +283,9 @@ check_staged_tree (Operation *op, GError **error)
 static char *
 copy_into_stage (Operation *op, const char *path, GError **error)
 {
-  autofd int in = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  /* O_NONBLOCK: a FIFO or a device must not hold the install (and its lock) forever before
+   * the S_ISREG check below refuses it. */
+  autofd int in = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (in < 0)
     return moat_error_errno (error, errno, "open", path), NULL;
   struct stat st;
@@ -565,6 +567,35 @@ deploy (Operation *op, GError **error)
   return collect (repo, sandbox_dir, error);
 }
 
+/* After a deploy that failed half-way: remove the checkout and the info file unless a link
+ * names them, and the repo objects no ref reaches. */
+static void
+undo_deploy (Operation *op)
+{
+  MoatBundleInfo *info = op->info;
+  g_autofree char *sandbox_dir
+      = g_build_filename (op->ctx->state_dir, "sandboxes", info->name, NULL);
+  g_autofree char *current = link_commit (sandbox_dir, "current", NULL);
+  g_autofree char *previous = link_commit (sandbox_dir, "previous", NULL);
+  g_autofree char *base = g_build_filename (sandbox_dir, "deploy", info->checksum, NULL);
+  g_autofree char *tmp = g_strconcat (base, ".tmp", NULL);
+  g_autofree char *info_path = g_strconcat (base, ".info", NULL);
+  moat_rm_rf (tmp, NULL);
+  if (g_strcmp0 (current, info->checksum) != 0 && g_strcmp0 (previous, info->checksum) != 0)
+    {
+      moat_rm_rf (base, NULL);
+      unlink (info_path);
+    }
+  g_autofree char *repo_path = g_build_filename (op->ctx->state_dir, "repo", NULL);
+  g_autoptr (GFile) repo_file = g_file_new_for_path (repo_path);
+  g_autoptr (OstreeRepo) repo = ostree_repo_new (repo_file);
+  gint total, pruned;
+  guint64 freed;
+  if (ostree_repo_open (repo, NULL, NULL))
+    ostree_repo_prune (repo, OSTREE_REPO_PRUNE_FLAGS_REFS_ONLY, -1, &total, &pruned, &freed, NULL,
+                       NULL);
+}
+
 static MoatBundleInfo *
 install (const MoatBundleContext *ctx, const char *path, const char *url, const char *name,
          const char *branch, GError **error)
@@ -573,7 +604,12 @@ install (const MoatBundleContext *ctx, const char *path, const char *url, const 
   gboolean ok = operation_begin (&op, ctx, error) && make_stage (&op, error)
                 && (path != NULL ? fetch_file (&op, path, error)
                                  : fetch_remote (&op, url, name, branch, error))
-                && check_staged_tree (&op, error) && deploy (&op, error);
+                && check_staged_tree (&op, error);
+  if (ok && !deploy (&op, error))
+    {
+      undo_deploy (&op);
+      ok = FALSE;
+    }
   MoatBundleInfo *info = ok ? g_steal_pointer (&op.info) : NULL;
   operation_end (&op);
   return info;

@@ -334,7 +334,8 @@ check_dir (GFile *dir, const char *path, guint depth, TreeCount *count, GError *
         return FALSE;
       if (info == NULL)
         return TRUE;
-      g_autofree char *child_path = g_build_filename (path, g_file_info_get_name (info), NULL);
+      /* Joined by hand: g_build_filename() would drop an empty name, which must be refused. */
+      g_autofree char *child_path = g_strconcat (path, "/", g_file_info_get_name (info), NULL);
       guint32 mode = g_file_info_get_attribute_uint32 (info, "unix::mode");
       if (++count->entries > MOAT_BUNDLE_MAX_ENTRIES)
         return moat_error_invalid (error, "more than %d files in the bundle",

@@ -35,14 +35,13 @@ context_of (MoatCli *cli)
   };
 }
 
+/* Report ERROR; 77 only where it means there was nothing to do: NOTHING is the one code that
+ * means so for this verb (an install refused as unsigned is NOT_FOUND inside, and fails). */
 static int
-bundle_fail (const GError *error)
+bundle_fail (const GError *error, MoatErrorCode nothing)
 {
   fprintf (stderr, "moat: %s\n", error->message);
-  if (g_error_matches (error, MOAT_ERROR, MOAT_ERROR_EXISTS)
-      || g_error_matches (error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND))
-    return MOAT_EXIT_NOTHING_TO_DO;
-  return MOAT_EXIT_FAILED;
+  return g_error_matches (error, MOAT_ERROR, nothing) ? MOAT_EXIT_NOTHING_TO_DO : MOAT_EXIT_FAILED;
 }
 
 /* Ask moatd to run NAME's new current commit: restart stops it first if it runs. A moatd
@@ -118,7 +117,7 @@ moat_cmd_install (MoatCli *cli)
       info = moat_bundle_install_remote (&ctx, url, arg, branch, &error);
     }
   if (info == NULL)
-    return bundle_fail (error);
+    return bundle_fail (error, MOAT_ERROR_EXISTS);
   g_autofree char *note = NULL;
   gboolean started = tell_moatd (cli, "restart", info->name, &note);
   print_result (cli, "installed", info, note);
@@ -132,7 +131,7 @@ moat_cmd_bundle_rollback (MoatCli *cli)
   g_autoptr (GError) error = NULL;
   g_autoptr (MoatBundleInfo) info = moat_bundle_rollback (&ctx, cli->args[0], &error);
   if (info == NULL)
-    return bundle_fail (error);
+    return bundle_fail (error, MOAT_ERROR_NOT_FOUND);
   g_autofree char *note = NULL;
   gboolean started = tell_moatd (cli, "restart", info->name, &note);
   print_result (cli, "is current again", info, note);
@@ -153,7 +152,7 @@ moat_cmd_remove (MoatCli *cli)
       return MOAT_EXIT_FAILED;
     }
   if (!moat_bundle_remove (&ctx, name, cli->purge, &error))
-    return bundle_fail (error);
+    return bundle_fail (error, MOAT_ERROR_NOT_FOUND);
   if (cli->json)
     {
       g_autoptr (MoatJson) json = moat_json_new ();

@@ -84,7 +84,7 @@ check_source_dir (int parent_fd, const char *name, const char *path, guint depth
   for (guint i = 0; i < names->len; i++)
     {
       const char *child = names->pdata[i];
-      g_autofree char *child_path = g_build_filename (path, child, NULL);
+      g_autofree char *child_path = g_strconcat (path, "/", child, NULL);
       struct stat st;
       if (fstatat (fd, child, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return moat_error_errno (error, errno, "stat", child_path);
