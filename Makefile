@@ -44,7 +44,7 @@ all: $(PROGRAMS)
 deps:
 	ci/install-deps
 
-$(BUILD)/%.o: %.c $(wildcard runtime/lib/*.h)
+$(BUILD)/%.o: %.c $(wildcard runtime/lib/*.h runtime/moat/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -105,12 +105,21 @@ check-sanitize: deps
 
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	@mkdir -p $(BUILD)/fuzz/corpus
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-bundle
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -iquote runtime/lib \
 		$(shell $(PKG_CONFIG) --cflags $(LIB_PKGS)) -o $(BUILD)/fuzz/fuzz-manifest \
 		tests/fuzz/fuzz-manifest.c $(LIB_SRCS) $(LIB_LIBS)
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -iquote runtime/lib \
+		$(shell $(PKG_CONFIG) --cflags $(LIB_PKGS)) -o $(BUILD)/fuzz/fuzz-bundle \
+		tests/fuzz/fuzz-bundle.c $(LIB_SRCS) $(LIB_LIBS)
+	@# Each fuzzer's last lines are shown; a crash still fails the target.
 	$(BUILD)/fuzz/fuzz-manifest -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
-		$(BUILD)/fuzz/corpus tests/fuzz/corpus 2>&1 | tail -n 5
+		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus tests/fuzz/corpus \
+		>$(BUILD)/fuzz/manifest.log 2>&1; rc=$$?; tail -n 5 $(BUILD)/fuzz/manifest.log; exit $$rc
+	@# Bundles: -max_len above the largest seed (tests/fuzz/corpus-bundle, a few KiB).
+	$(BUILD)/fuzz/fuzz-bundle -max_total_time=$(FUZZ_SECONDS) -max_len=20480 \
+		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus-bundle tests/fuzz/corpus-bundle \
+		>$(BUILD)/fuzz/bundle.log 2>&1; rc=$$?; tail -n 5 $(BUILD)/fuzz/bundle.log; exit $$rc
 
 bench: deps all-tests
 	tests/bench/run $(BUILD)

@@ -413,7 +413,8 @@ fetch_remote (Operation *op, const char *url, const char *name, const char *bran
   g_autofree char *checksum = NULL;
   g_autoptr (GVariant) commit = NULL;
   g_autoptr (GVariant) detached = NULL;
-  if (!pull (op, "origin", ref, NULL, OSTREE_REPO_PULL_FLAGS_COMMIT_ONLY, error)
+  if (!pull (op, "origin", ref, NULL,
+             OSTREE_REPO_PULL_FLAGS_COMMIT_ONLY | OSTREE_REPO_PULL_FLAGS_UNTRUSTED, error)
       || !ostree_repo_resolve_rev (op->stage, remote_ref, FALSE, &checksum, error)
       || !ostree_repo_load_variant (op->stage, OSTREE_OBJECT_TYPE_COMMIT, checksum, &commit, error)
       || !ostree_repo_read_commit_detached_metadata (op->stage, checksum, &detached, NULL, error))
@@ -426,7 +427,8 @@ fetch_remote (Operation *op, const char *url, const char *name, const char *bran
                         "%s holds a commit bound to %s, not to it", ref, op->info->ref),
            FALSE;
   progress (op->ctx, "fetching %s %s (%.12s)", op->info->name, op->info->version, checksum);
-  if (!pull (op, "origin", ref, checksum, OSTREE_REPO_PULL_FLAGS_NONE, error))
+  /* UNTRUSTED: a file:// remote (a USB stick) is checked object by object, as HTTP is. */
+  if (!pull (op, "origin", ref, checksum, OSTREE_REPO_PULL_FLAGS_UNTRUSTED, error))
     return g_prefix_error (error, "fetching %s: ", ref), FALSE;
   return TRUE;
 }

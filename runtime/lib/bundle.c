@@ -129,8 +129,9 @@ printable (const char *text)
 {
   if (!g_utf8_validate (text, -1, NULL))
     return FALSE;
-  for (const char *c = text; *c != '\0'; c++)
-    if ((guchar)*c < 0x20 || *c == 0x7f)
+  /* C0, DEL and C1 (U+0080-U+009F: CSI, NEL...) would act on a terminal that shows them. */
+  for (const char *c = text; *c != '\0'; c = g_utf8_next_char (c))
+    if (g_unichar_iscntrl (g_utf8_get_char (c)))
       return FALSE;
   return TRUE;
 }

@@ -60,8 +60,11 @@ int moat_version_compare (const char *a, const char *b);
 /* The tree rules, for one entry at PATH (relative to the tree: "manifest", "rootfs/usr/bin/x")
  * with MODE (st_mode) and, for a symlink, TARGET. DEPTH is PATH's number of components. Only
  * regular files, directories and symlinks; no setuid, setgid or world-writable entry; names
- * without "..", "." or control characters; a symlink's target may not climb out of the tree
- * and may not be a symlink at a path the runtime mounts over (/data, /tmp, /etc, ...). */
+ * without "..", "." or control characters; no symlink at a path the runtime mounts over
+ * (/data, /tmp, /etc, ...); a symlink's target, read lexically from the link's directory, may
+ * not climb out of rootfs/. Lexically: a chain of links (up -> .., x -> up/../../..) can still
+ * point above rootfs/, which is harmless only because nothing follows links in a rootfs but
+ * the kernel inside the sandbox (clamped at its root) and moatd with RESOLVE_BENEATH. */
 gboolean moat_bundle_check_entry (const char *path, guint depth, guint32 mode, const char *target,
                                   GError **error);
 

@@ -353,7 +353,9 @@ pull (const MoatOsContext *ctx, Sysroot *s, const char *checksum, int flags, GEr
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   const char *refs[] = { s->ref, NULL };
   g_variant_builder_add (&builder, "{sv}", "refs", g_variant_new_strv (refs, -1));
-  g_variant_builder_add (&builder, "{sv}", "flags", g_variant_new_int32 (flags));
+  /* UNTRUSTED: a local (file://) remote is checked object by object too, as HTTP is. */
+  g_variant_builder_add (&builder, "{sv}", "flags",
+                         g_variant_new_int32 (flags | OSTREE_REPO_PULL_FLAGS_UNTRUSTED));
   if (checksum != NULL)
     {
       const char *ids[] = { checksum, NULL };
@@ -462,8 +464,12 @@ upgrade_to (const MoatOsContext *ctx, const char *rev, gboolean check_only, cons
   Sysroot s;
   g_autofree char *old = NULL;
   g_autoptr (MoatOsDeployment) candidate = NULL;
-  if (sysroot_open (&s, ctx, TRUE, error)
-      && (candidate = fetch_candidate (ctx, &s, rev, &old, error)) != NULL)
+  gboolean opened = sysroot_open (&s, ctx, TRUE, error);
+  if (opened && (candidate = fetch_candidate (ctx, &s, rev, &old, error)) == NULL
+      && !g_error_matches (*error, MOAT_ERROR, MOAT_ERROR_EXISTS))
+    log_event (ctx, &s, "refused", ostree_deployment_get_csum (running_deployment (&s)), NULL,
+               (*error)->message);
+  if (candidate != NULL)
     {
       const char *from = ostree_deployment_get_csum (running_deployment (&s));
       if (check_only)

@@ -23,10 +23,31 @@ on_progress (const char *line, gboolean done, gpointer user_data)
     fprintf (stderr, "%s\n", line);
 }
 
+/* moat.conf [Update] MaxPullMiB=, 1..65536; a missing file or key means the default. */
+static guint64
+max_pull_bytes (MoatCli *cli)
+{
+  g_autoptr (GKeyFile) config = g_key_file_new ();
+  if (!g_key_file_load_from_file (config, cli->config, G_KEY_FILE_NONE, NULL))
+    return 0;
+  g_autoptr (GError) error = NULL;
+  guint64 mib = g_key_file_get_uint64 (config, "Update", "MaxPullMiB", &error);
+  if (error != NULL || mib == 0 || mib > 65536)
+    {
+      if (!g_error_matches (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND)
+          && !g_error_matches (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND))
+        fprintf (stderr, "moat: %s: [Update] MaxPullMiB is not 1..65536; using the default\n",
+                 cli->config);
+      return 0;
+    }
+  return mib << 20;
+}
+
 static MoatOsContext
 context_of (MoatCli *cli)
 {
   return (MoatOsContext){
+    .max_pull_bytes = max_pull_bytes (cli),
     .sysroot = cli->sysroot,
     .keys_dir = cli->keys_dir_given ? cli->keys_dir : "/etc/moat/keys/os.d",
     .allow_downgrade = cli->allow_downgrade,

@@ -20,6 +20,7 @@ enum
   FLAG_OS = 1 << 8,        /* works on the OS: takes --sysroot */
   FLAG_CHECK = 1 << 9,     /* takes --check */
   FLAG_REBOOT = 1 << 10,   /* takes --reboot */
+  FLAG_CONFIG = 1 << 11,   /* reads moat.conf: takes --config */
 };
 
 typedef struct
@@ -36,10 +37,10 @@ typedef struct
 static const Verb verbs[] = {
   { "status", 0, 1, FLAG_JSON | FLAG_OS | FLAG_KEYS, moat_cmd_status, "[NAME]",
     "OS deployments, the daemon and every sandbox; or one sandbox's confinement and health" },
-  { "upgrade", 0, 0, FLAG_JSON | FLAG_OS | FLAG_KEYS | FLAG_CHECK | FLAG_REBOOT, moat_cmd_upgrade,
-    "", "pull, verify and deploy the newest signed commit of the tracked ref" },
-  { "deploy", 1, 1, FLAG_JSON | FLAG_OS | FLAG_KEYS | FLAG_DOWNGRADE | FLAG_REBOOT, moat_cmd_deploy,
-    "COMMIT", "pull, verify and deploy the given commit of the tracked ref" },
+  { "upgrade", 0, 0, FLAG_JSON | FLAG_OS | FLAG_KEYS | FLAG_CHECK | FLAG_REBOOT | FLAG_CONFIG,
+    moat_cmd_upgrade, "", "pull, verify and deploy the newest signed commit of the tracked ref" },
+  { "deploy", 1, 1, FLAG_JSON | FLAG_OS | FLAG_KEYS | FLAG_DOWNGRADE | FLAG_REBOOT | FLAG_CONFIG,
+    moat_cmd_deploy, "COMMIT", "pull, verify and deploy the given commit of the tracked ref" },
   { "rollback", 0, 0, FLAG_JSON | FLAG_OS | FLAG_KEYS | FLAG_REBOOT, moat_cmd_rollback, "",
     "make the previous deployment the default (or the running one, over a pending one)" },
   { "cancel", 0, 0, FLAG_OS | FLAG_KEYS, moat_cmd_cancel, "", "drop the pending deployment" },
@@ -50,7 +51,8 @@ static const Verb verbs[] = {
   { "restart", 1, 1, FLAG_JSON, moat_cmd_restart, "NAME",
     "stop a sandbox if it runs, then start it" },
   { "logs", 1, 1, FLAG_FOLLOW, moat_cmd_logs, "NAME", "a sandbox's output; -f to follow" },
-  { "install", 1, 1, FLAG_JSON | FLAG_BUNDLE | FLAG_KEYS | FLAG_DOWNGRADE | FLAG_REMOTE,
+  { "install", 1, 1,
+    FLAG_JSON | FLAG_BUNDLE | FLAG_KEYS | FLAG_DOWNGRADE | FLAG_REMOTE | FLAG_CONFIG,
     moat_cmd_install, "FILE.moatb|NAME",
     "verify and install (or update) a signed bundle, then run it" },
   { "remove", 1, 1, FLAG_JSON | FLAG_BUNDLE | FLAG_KEYS | FLAG_PURGE, moat_cmd_remove, "NAME",
@@ -143,9 +145,17 @@ option_value (int argc, char **argv, int *i, const char *option)
   return NULL;
 }
 
+/* libostree prints notes ("Freed objects: ...") with g_print: stdout is for results. */
+static void
+print_to_stderr (const char *text)
+{
+  fputs (text, stderr);
+}
+
 int
 main (int argc, char **argv)
 {
+  g_set_print_handler (print_to_stderr);
   MoatCli cli = {
     .run_dir = "/run/moat",
     .log_dir = "/var/log/moat",
@@ -177,7 +187,7 @@ main (int argc, char **argv)
       else if (strcmp (argv[i], "--reboot") == 0)
         cli.reboot = TRUE, used |= FLAG_REBOOT;
       else if ((value = option_value (argc, argv, &i, "--config")) != NULL)
-        cli.config = value, used |= FLAG_REMOTE;
+        cli.config = value, used |= FLAG_CONFIG;
       else if ((value = option_value (argc, argv, &i, "--remote")) != NULL)
         cli.remote = value, used |= FLAG_REMOTE;
       else if (strcmp (argv[i], "--allow-downgrade") == 0)
