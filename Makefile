@@ -140,8 +140,12 @@ CPPCHECK_DEFS := -D'G_DEFINE_AUTOPTR_CLEANUP_FUNC(a,b)=' -D'G_DEFINE_AUTO_CLEANU
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Iruntime/lib -D_GNU_SOURCE $(CPPCHECK_DEFS) runtime
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		--suppress=missingIncludeSystem -Iruntime/lib -D_GNU_SOURCE $(CPPCHECK_DEFS) tree \
+		sandboxes/thermostat/src
 	shellcheck -x ci/install-deps .ci/run tests/run tests/demo tests/integration/*.sh \
-		tests/integration/make-rootfs tests/bench/run tests/bench/net-run
+		tests/integration/make-rootfs tests/bench/run tests/bench/net-run \
+		sandboxes/build sandboxes/rootfs.sh sandboxes/*/build-rootfs
 
 clean:
 	rm -rf build build-asan

@@ -714,6 +714,31 @@ moat_network_setup (const MoatNetworkTools *tools, const char *name, guint slot,
 }
 
 gboolean
+moat_network_refresh (const MoatNetworkTools *tools, const char *name, guint slot,
+                      const MoatNetworkPolicy *policy, MoatPeerLookup lookup, gpointer lookup_data,
+                      GError **error)
+{
+  g_autofree char *remove = moat_network_ruleset_remove (name, slot, policy);
+  g_autofree char *add = moat_network_ruleset_add (name, slot, policy, lookup, lookup_data);
+  g_autofree char *both = g_strconcat (remove, add, NULL);
+  return apply_nft (tools, name, both, error);
+}
+
+gboolean
+moat_network_policy_names (const MoatNetworkPolicy *policy, const char *peer)
+{
+  GPtrArray *lists[] = { policy->allow, policy->accept };
+  for (gsize l = 0; l < G_N_ELEMENTS (lists); l++)
+    for (guint i = 0; i < lists[l]->len; i++)
+      {
+        const MoatFlow *flow = lists[l]->pdata[i];
+        if (flow->kind == MOAT_PEER_SANDBOX && strcmp (flow->sandbox, peer) == 0)
+          return TRUE;
+      }
+  return FALSE;
+}
+
+gboolean
 moat_network_teardown (const MoatNetworkTools *tools, const char *name, guint slot,
                        const MoatNetworkPolicy *policy, GError **error)
 {

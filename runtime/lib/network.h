@@ -120,6 +120,15 @@ gboolean moat_network_setup (const MoatNetworkTools *tools, const char *name, gu
                              const MoatNetworkPolicy *policy, MoatPeerLookup lookup,
                              gpointer lookup_data, char **ret_netns_path, GError **error);
 
+/* Rebuild running sandbox NAME's rules in one nft transaction, for when a peer its flows name
+ * has come (or gone): flows LOOKUP could not place at setup are placed now. */
+gboolean moat_network_refresh (const MoatNetworkTools *tools, const char *name, guint slot,
+                               const MoatNetworkPolicy *policy, MoatPeerLookup lookup,
+                               gpointer lookup_data, GError **error);
+
+/* Does POLICY name the sandbox PEER in a flow? */
+gboolean moat_network_policy_names (const MoatNetworkPolicy *policy, const char *peer);
+
 /* Undo moat_network_setup(); what is already gone is fine. */
 gboolean moat_network_teardown (const MoatNetworkTools *tools, const char *name, guint slot,
                                 const MoatNetworkPolicy *policy, GError **error);

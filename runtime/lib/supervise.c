@@ -219,6 +219,10 @@ supervise_installed (MoatSupervisor *supervisor)
   const char *entry;
   while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
     {
+      /* On disk first: a sandbox removed (moat remove) is gone even while it is cached. */
+      g_autofree char *manifest = supervise_manifest_path (supervisor, entry);
+      if (!g_file_test (manifest, G_FILE_TEST_IS_REGULAR))
+        continue;
       Sandbox *sandbox = supervise_lookup (supervisor, entry, NULL);
       if (sandbox != NULL)
         g_ptr_array_add (found, sandbox);
@@ -502,6 +506,37 @@ network_up (Sandbox *sandbox, GError **error)
                              &sandbox->netns_path, error);
 }
 
+/* A sandbox that has just come up may be named by the flows of others that run already and
+ * could not place it when they started (a bundle installed on a running hub): their rules and
+ * /etc/hosts are rebuilt now. A failure is logged; it leaves their old rules, which deny. */
+static void
+refresh_peers (Sandbox *sandbox)
+{
+  MoatSupervisor *supervisor = sandbox->supervisor;
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init (&iter, supervisor->sandboxes);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Sandbox *other = value;
+      if (other == sandbox || other->netns_path == NULL
+          || !moat_network_policy_names (&other->manifest->network, sandbox->name))
+        continue;
+      g_autoptr (GError) error = NULL;
+      if (!moat_network_refresh (&supervisor->network_tools, other->name, other->identity.slot,
+                                 &other->manifest->network, lookup_peer, supervisor, &error))
+        emit (supervisor, other->name, LOG_WARNING, "network: %s", error->message);
+      /* Rewritten in place: the sandbox's /etc/hosts is a bind mount of this very inode. */
+      g_autofree char *hosts = moat_network_hosts (
+          other->name, other->identity.slot, &other->manifest->network, lookup_peer, supervisor);
+      g_autofree char *bundle = run_dir_of (other);
+      g_autofree char *path = g_build_filename (bundle, "hosts", NULL);
+      if (g_file_test (path, G_FILE_TEST_IS_REGULAR)
+          && !g_file_set_contents_full (path, hosts, -1, G_FILE_SET_CONTENTS_NONE, 0644, &error))
+        emit (supervisor, other->name, LOG_WARNING, "hosts: %s", error->message);
+    }
+}
+
 /* RUN_DIR/hosts, naming the peers a networked sandbox's flows reach. It lands on the rootfs's
  * own /etc/hosts, which must be a regular file under a real /etc: otherwise (and without a
  * network) there is nothing to write, and *RET_PATH stays NULL. */
@@ -626,6 +661,8 @@ sandbox_launch (Sandbox *sandbox, GError **error)
       return FALSE;
     }
   sandbox->state = STATE_STARTING;
+  if (sandbox->netns_path != NULL)
+    refresh_peers (sandbox);
   if (sandbox->manifest->backend == MOAT_BACKEND_NSPAWN)
     became_running (sandbox);
   return TRUE;

@@ -79,6 +79,7 @@ Exec=/bin/sh -c "nc -ll -p 1883 -e /bin/cat & nc -ll -p 1884 -e /bin/cat & nc -l
 
 [Network]
 Accept=client:1883/tcp
+Accept=late:1883/tcp
 Publish=18080:8080/tcp
 EOF
 install_sandbox lonely <<'EOF'
@@ -157,6 +158,28 @@ check "LAN -> sandbox port that is not published is dropped" blocked lan "$clien
 check "LAN -> a hub service is dropped by the host ruleset" sh -c "! echo x | timeout 5 ip netns exec '$LAN' '$BUSYBOX' nc -w 2 '$HUB_LAN' 2222 >/dev/null 2>&1"
 host_table_loaded() { ip netns exec "$HUB" nft list table inet filter >/dev/null; }
 check "the host ruleset is still loaded beside moatd's" host_table_loaded
+
+# A peer installed while the broker runs (a bundle installed on a live hub): the broker's rules
+# and /etc/hosts take it in when it starts, without the broker restarting.
+broker_pid=$(pid_of broker)
+check "the broker does not know 'late' before it is installed" \
+  sh -c "! grep -q late /proc/$broker_pid/root/etc/hosts"
+install_sandbox late <<'EOF'
+[Sandbox]
+Name=late
+Version=1.0
+Exec=/bin/sleep 1000
+
+[Network]
+Allow=broker:1883/tcp
+EOF
+moat start late >/dev/null
+check "a sandbox started after its peer reaches it at once (late -> broker:1883)" \
+  connects late "$broker" 1883
+check "... the broker was not restarted" test "$(pid_of broker)" = "$broker_pid"
+check "... and its /etc/hosts now names late" grep -q "late" "/proc/$broker_pid/root/etc/hosts"
+moat stop late >/dev/null
+rm -rf "$STATE/sandboxes/late"
 
 status=$(moat status client)
 diag "$(echo "$status" | grep -A5 'network:')"
