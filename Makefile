@@ -85,10 +85,12 @@ $(BUILD)/rootfs-busybox/.stamp: tests/integration/make-rootfs $(STATIC_BINS)
 	tests/integration/make-rootfs $(BUILD)/rootfs-busybox
 	@touch $@
 
+# Host tiers first, then the VM tier (it builds the OS image once, or reuses it: os/image.mk).
 check: deps
 	$(MAKE) format-check lint
 	$(MAKE) all-tests
 	tests/run $(BUILD) unit integration
+	$(MAKE) check-vm
 
 all-tests: $(PROGRAMS) $(UNIT_BINS) $(STATIC_BINS) $(BUILD)/rootfs-busybox/.stamp
 
@@ -145,7 +147,12 @@ lint:
 		sandboxes/thermostat/src
 	shellcheck -x ci/install-deps .ci/run tests/run tests/demo tests/integration/*.sh \
 		tests/integration/make-rootfs tests/bench/run tests/bench/net-run \
-		sandboxes/build sandboxes/rootfs.sh sandboxes/*/build-rootfs
+		sandboxes/build sandboxes/rootfs.sh sandboxes/*/build-rootfs \
+		tree/compose tree/commit tree/layer tree/publish tree/trim-modules tree/var-to-tmpfiles \
+		os/mkimage-x86_64 os/grub/moat-grub-cfg tests/vm/*.sh tests/vm/run
 
 clean:
 	rm -rf build build-asan
+
+# The OS image and the VM tier; last, so that `all` stays the default goal.
+include os/image.mk
