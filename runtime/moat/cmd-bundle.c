@@ -35,15 +35,6 @@ context_of (MoatCli *cli)
   };
 }
 
-/* Report ERROR; 77 only where it means there was nothing to do: NOTHING is the one code that
- * means so for this verb (an install refused as unsigned is NOT_FOUND inside, and fails). */
-static int
-bundle_fail (const GError *error, MoatErrorCode nothing)
-{
-  fprintf (stderr, "moat: %s\n", error->message);
-  return g_error_matches (error, MOAT_ERROR, nothing) ? MOAT_EXIT_NOTHING_TO_DO : MOAT_EXIT_FAILED;
-}
-
 /* Ask moatd to run NAME's new current commit: restart stops it first if it runs. A moatd
  * that is not running is no error: it starts the sandbox when it starts. */
 static gboolean
@@ -92,6 +83,16 @@ print_result (MoatCli *cli, const char *done, const MoatBundleInfo *info, const 
     printf ("  %s\n", note);
 }
 
+/* Have moatd run INFO's commit, now current, and say what was DONE. */
+static int
+run_new_commit (MoatCli *cli, const MoatBundleInfo *info, const char *done)
+{
+  g_autofree char *note = NULL;
+  gboolean started = tell_moatd (cli, "restart", info->name, &note);
+  print_result (cli, done, info, note);
+  return started ? MOAT_EXIT_OK : MOAT_EXIT_FAILED;
+}
+
 /* A FILE (has a '/' or ends in .moatb) or a NAME from the configured remote. */
 static gboolean
 is_file_argument (const char *arg)
@@ -117,11 +118,8 @@ moat_cmd_install (MoatCli *cli)
       info = moat_bundle_install_remote (&ctx, url, arg, branch, &error);
     }
   if (info == NULL)
-    return bundle_fail (error, MOAT_ERROR_EXISTS);
-  g_autofree char *note = NULL;
-  gboolean started = tell_moatd (cli, "restart", info->name, &note);
-  print_result (cli, "installed", info, note);
-  return started ? MOAT_EXIT_OK : MOAT_EXIT_FAILED;
+    return moat_cli_fail_unless (error, MOAT_ERROR_EXISTS);
+  return run_new_commit (cli, info, "installed");
 }
 
 int
@@ -131,11 +129,8 @@ moat_cmd_bundle_rollback (MoatCli *cli)
   g_autoptr (GError) error = NULL;
   g_autoptr (MoatBundleInfo) info = moat_bundle_rollback (&ctx, cli->args[0], &error);
   if (info == NULL)
-    return bundle_fail (error, MOAT_ERROR_NOT_FOUND);
-  g_autofree char *note = NULL;
-  gboolean started = tell_moatd (cli, "restart", info->name, &note);
-  print_result (cli, "is current again", info, note);
-  return started ? MOAT_EXIT_OK : MOAT_EXIT_FAILED;
+    return moat_cli_fail_unless (error, MOAT_ERROR_NOT_FOUND);
+  return run_new_commit (cli, info, "is current again");
 }
 
 int
@@ -152,7 +147,7 @@ moat_cmd_remove (MoatCli *cli)
       return MOAT_EXIT_FAILED;
     }
   if (!moat_bundle_remove (&ctx, name, cli->purge, &error))
-    return bundle_fail (error, MOAT_ERROR_NOT_FOUND);
+    return moat_cli_fail_unless (error, MOAT_ERROR_NOT_FOUND);
   if (cli->json)
     {
       g_autoptr (MoatJson) json = moat_json_new ();

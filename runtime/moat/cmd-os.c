@@ -57,15 +57,6 @@ context_of (MoatCli *cli)
   };
 }
 
-/* Report ERROR; 77 only for NOTHING, this verb's "nothing to do" (an unsigned commit is
- * NOT_FOUND inside, and a refusal). */
-static int
-os_fail (const GError *error, MoatErrorCode nothing)
-{
-  fprintf (stderr, "moat: %s\n", error->message);
-  return g_error_matches (error, MOAT_ERROR, nothing) ? MOAT_EXIT_NOTHING_TO_DO : MOAT_EXIT_FAILED;
-}
-
 static char *
 when (guint64 seconds)
 {
@@ -195,7 +186,7 @@ moat_cmd_upgrade (MoatCli *cli)
   g_autoptr (GError) error = NULL;
   g_autoptr (MoatOsDeployment) d = moat_os_upgrade (&ctx, cli->check, &error);
   if (d == NULL)
-    return os_fail (error, MOAT_ERROR_EXISTS);
+    return moat_cli_fail_unless (error, MOAT_ERROR_EXISTS);
   report (cli, cli->check ? "an update is available" : "deployed; it boots next", d);
   return cli->check ? MOAT_EXIT_OK : reboot_if_asked (cli);
 }
@@ -207,7 +198,7 @@ moat_cmd_deploy (MoatCli *cli)
   g_autoptr (GError) error = NULL;
   g_autoptr (MoatOsDeployment) d = moat_os_deploy (&ctx, cli->args[0], &error);
   if (d == NULL)
-    return os_fail (error, MOAT_ERROR_EXISTS);
+    return moat_cli_fail_unless (error, MOAT_ERROR_EXISTS);
   report (cli, "deployed; it boots next", d);
   return reboot_if_asked (cli);
 }
@@ -219,7 +210,7 @@ moat_cmd_rollback (MoatCli *cli)
   g_autoptr (GError) error = NULL;
   g_autoptr (MoatOsDeployment) d = moat_os_rollback (&ctx, &error);
   if (d == NULL)
-    return os_fail (error, MOAT_ERROR_NOT_FOUND);
+    return moat_cli_fail_unless (error, MOAT_ERROR_NOT_FOUND);
   report (cli, "rolled back; this boots next", d);
   return reboot_if_asked (cli);
 }
@@ -230,7 +221,7 @@ moat_cmd_cancel (MoatCli *cli)
   MoatOsContext ctx = context_of (cli);
   g_autoptr (GError) error = NULL;
   if (!moat_os_cancel (&ctx, &error))
-    return os_fail (error, MOAT_ERROR_NOT_FOUND);
+    return moat_cli_fail_unless (error, MOAT_ERROR_NOT_FOUND);
   printf ("the pending deployment is dropped; the running one boots next\n");
   return MOAT_EXIT_OK;
 }

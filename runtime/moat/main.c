@@ -397,6 +397,13 @@ moat_cli_bundle_remote (MoatCli *cli, char **ret_url, char **ret_branch, GError 
 }
 
 int
+moat_cli_fail_unless (const GError *error, int nothing)
+{
+  fprintf (stderr, "moat: %s\n", error->message);
+  return g_error_matches (error, MOAT_ERROR, nothing) ? MOAT_EXIT_NOTHING_TO_DO : MOAT_EXIT_FAILED;
+}
+
+int
 moat_cli_fail (const GError *error, const char *code)
 {
   fprintf (stderr, "moat: %s\n", error->message);

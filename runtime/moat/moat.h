@@ -46,6 +46,10 @@ void moat_cli_print_json (const char *text);
 /* Print one line per sandbox of the array SANDBOXES; `moat list` and `moat status` share it. */
 void moat_cli_print_sandbox_table (const MoatJsonValue *sandboxes);
 
+/* Report ERROR; exit 77 when it is NOTHING, the code that means "nothing to do" for this verb
+ * (an unsigned update is NOT_FOUND inside yet a refusal: 1), else 1. */
+int moat_cli_fail_unless (const GError *error, int nothing);
+
 /* Report ERROR as "moat: message" and return the exit code it stands for. */
 int moat_cli_fail (const GError *error, const char *code);
 
