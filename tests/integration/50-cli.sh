@@ -21,13 +21,17 @@ start_moatd --no-start
 status_is() { local want=$1; shift; local rc=0; "$@" >/dev/null 2>&1 || rc=$?; [ "$rc" -eq "$want" ]; }
 
 check "moat --help lists every verb" sh -c "$MOAT --help | grep -q 'logs NAME'"
-for verb in status list start stop restart logs; do
+for verb in status upgrade deploy rollback cancel list start stop restart logs install remove \
+  bundle-rollback; do
   check "moat $verb --help explains the verb" sh -c "$MOAT $verb --help | grep -q '^Usage: moat $verb'"
 done
 check "an unknown verb exits 2" status_is 2 moat frobnicate
 check "a missing argument exits 2" status_is 2 moat start
 check "--json where it means nothing exits 2" status_is 2 moat logs web --json
-check "bash completion comes from the verb table" sh -c "$MOAT completion bash | grep -q 'status list start stop restart logs'"
+# The verbs --help lists, in its order, are the ones completion offers.
+help_verbs=$("$MOAT" --help | sed -n '/^Verbs:/,/^$/s/^  \([a-z-]*\).*/\1/p' | tr '\n' ' ')
+check "bash completion comes from the verb table ($help_verbs)" \
+  sh -c "$MOAT completion bash | grep -qF 'verbs=\"${help_verbs% }\"'"
 
 check "starting an unknown sandbox fails (exit 1)" status_is 1 moat start nope
 err=$(moat start nope 2>&1 || true)
