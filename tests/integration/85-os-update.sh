@@ -271,21 +271,7 @@ check "upgrade with an argument is a usage error (2)" exits 2 os upgrade extra-a
 check "deploy without a commit is a usage error (2)" exits 2 os deploy
 check "upgrade --allow-downgrade is a usage error (2)" exits 2 os upgrade --allow-downgrade
 
-# --- 4 (end): a corrupted object, and the pull limit -----------------------------------------
-# Last, so that an update deployed against expectations cannot upset the checks above. v1 runs.
-# Incompressible, so the archive stores it as is and a flipped byte still inflates: only the
-# object's checksum can tell.
-head -c 8192 /dev/urandom >tree/usr/lib/firmware.bin
-c=$(publish 3.0-flipped $((T + 31)) "$BOUND")
-rm tree/usr/lib/firmware.bin
-sign "$c"
-object=$(ostree --repo=pub ls -C "$c" /usr/lib/firmware.bin | awk '{ print $5 }')
-/usr/bin/python3 -c 'import sys
-data = bytearray(open(sys.argv[1], "rb").read())
-data[len(data) // 2] ^= 0xff
-open(sys.argv[1], "wb").write(data)' "pub/objects/${object:0:2}/${object:2}.filez"
-refused "a corrupted object in the served repo" "Corrupted|checksum" os upgrade
-
+# --- 4 (end): the pull limit, on a clean repo (before the corrupted case leaves its staging)
 # The pull limit: moat.conf [Update] MaxPullMiB. libostree counts bytes only on the network
 # (a file:// pull imports objects and reports none), so the repo is served over HTTP on
 # loopback for this case, with 3 MiB of incompressible content against a 1 MiB limit.
@@ -303,3 +289,21 @@ printf '[Update]\nMaxPullMiB=1\n' >limit.conf
 refused "a pull larger than the limit (MaxPullMiB=1, 3 MiB over HTTP)" "past the 1 MiB limit" \
   os upgrade --config limit.conf
 kill "$http_pid" 2>/dev/null || true
+ostree --repo=root/ostree/repo remote delete moat
+ostree --repo=root/ostree/repo remote add --no-gpg-verify moat "file://$TESTDIR/pub"
+
+# --- 4 (end): a corrupted object -----------------------------------------
+# Last, so that an update deployed against expectations cannot upset the checks above. v1 runs.
+# Incompressible, so the archive stores it as is and a flipped byte still inflates: only the
+# object's checksum can tell.
+head -c 8192 /dev/urandom >tree/usr/lib/firmware.bin
+c=$(publish 3.0-flipped $((T + 31)) "$BOUND")
+rm tree/usr/lib/firmware.bin
+sign "$c"
+object=$(ostree --repo=pub ls -C "$c" /usr/lib/firmware.bin | awk '{ print $5 }')
+/usr/bin/python3 -c 'import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[len(data) // 2] ^= 0xff
+open(sys.argv[1], "wb").write(data)' "pub/objects/${object:0:2}/${object:2}.filez"
+refused "a corrupted object in the served repo" "Corrupted|checksum" os upgrade
+
