@@ -37,7 +37,7 @@ STATIC_BINS := $(BUILD)/moat-init $(patsubst tests/integration/%.c,$(BUILD)/test
 
 PROGRAMS := $(BUILD)/moatd $(BUILD)/moat $(BUILD)/moat-init $(BUILD)/moat-sign $(BUILD)/moat-bundle
 
-.PHONY: all deps check check-unit check-integration check-sanitize fuzz bench format format-check lint demo clean install
+.PHONY: all deps demo demo-host check check-unit check-integration check-sanitize fuzz bench format format-check lint demo clean install
 
 all: $(PROGRAMS)
 
@@ -126,7 +126,12 @@ fuzz: deps
 bench: deps all-tests
 	tests/bench/run $(BUILD)
 
-demo: deps all-tests
+# The main job, as a person watches it: build the OS image, boot it in QEMU, install the
+# example bundles from a "USB stick", upgrade the OS from it, reboot, roll back (tests/demo-vm).
+demo: deps all-tests image
+	tests/demo-vm
+# The sandbox part alone, on this host (no image, no VM).
+demo-host: deps all-tests
 	tests/demo $(BUILD)
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null || find runtime tests -name '*.[ch]')
@@ -149,7 +154,7 @@ lint:
 		tests/integration/make-rootfs tests/bench/run tests/bench/net-run \
 		sandboxes/build sandboxes/rootfs.sh sandboxes/*/build-rootfs \
 		tree/compose tree/commit tree/layer tree/publish tree/trim-modules tree/var-to-tmpfiles \
-		os/mkimage-x86_64 os/grub/moat-grub-cfg tests/vm/*.sh tests/vm/run
+		os/mkimage-x86_64 os/grub/moat-grub-cfg tests/vm/*.sh tests/vm/run tests/demo-vm
 
 clean:
 	rm -rf build build-asan

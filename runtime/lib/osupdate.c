@@ -78,6 +78,10 @@ sysroot_open (Sysroot *s, const MoatOsContext *ctx, gboolean lock, GError **erro
   memset (s, 0, sizeof *s);
   g_autoptr (GFile) path = g_file_new_for_path (ctx->sysroot);
   s->sysroot = ostree_sysroot_new (path);
+  /* On a booted system with sysroot.readonly, as `ostree admin` does: a mount namespace of our
+   * own where libostree may remount /sysroot read-write (a no-op anywhere else). */
+  if (!ostree_sysroot_initialize_with_mount_namespace (s->sysroot, NULL, error))
+    return g_prefix_error (error, "%s: ", ctx->sysroot), FALSE;
   if (lock)
     {
       if (!ostree_sysroot_lock (s->sysroot, error))
@@ -298,6 +302,15 @@ verify_candidate (const MoatOsContext *ctx, Sysroot *s, const char *checksum, GE
     return g_set_error (error, MOAT_ERROR, MOAT_ERROR_EXISTS, "%s (%.12s) is what runs already",
                         candidate->version ? candidate->version : "the newest commit", checksum),
            NULL;
+  /* Deployed already and booting next (pending): nothing to do either. */
+  g_autoptr (GPtrArray) deployments = ostree_sysroot_get_deployments (s->sysroot);
+  for (guint i = 0;
+       i < deployments->len && !ostree_deployment_equal (deployments->pdata[i], running); i++)
+    if (strcmp (ostree_deployment_get_csum (deployments->pdata[i]), checksum) == 0)
+      return g_set_error (error, MOAT_ERROR, MOAT_ERROR_EXISTS,
+                          "%s (%.12s) is deployed already and boots next",
+                          candidate->version ? candidate->version : "the newest commit", checksum),
+             NULL;
   g_autoptr (GVariant) running_commit = NULL;
   if (!ostree_repo_load_variant (s->repo, OSTREE_OBJECT_TYPE_COMMIT,
                                  ostree_deployment_get_csum (running), &running_commit, error))

@@ -36,7 +36,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# vm_start: boot a fresh overlay of IMAGE. Returns at once; see vm_wait_booted.
+# vm_start [QEMU_ARG...]: boot a fresh overlay of IMAGE, with any extra QEMU arguments (a second
+# disk, see vm_stick_args). Returns at once; see vm_wait_booted.
+# shellcheck disable=SC2120 # the extra arguments are optional
 vm_start() {
   qemu-img create -q -f qcow2 -F qcow2 -b "$IMAGE" "$VMDIR/disk.qcow2"
   rm -f "$VMDIR/ch.in" "$VMDIR/ch.out"
@@ -46,7 +48,7 @@ vm_start() {
     -serial "file:$SERIAL_LOG" \
     -drive "file=$VMDIR/disk.qcow2,if=virtio,format=qcow2" \
     -chardev "pipe,id=test,path=$VMDIR/ch" -device virtio-serial-pci \
-    -device virtserialport,chardev=test,name=org.moat.test-shell \
+    -device virtserialport,chardev=test,name=org.moat.test-shell "$@" \
     </dev/null >>"$VMDIR/qemu.log" 2>&1 &
   VM_PID=$!
   # Read-write opens of a FIFO never block, whether or not QEMU has opened its end yet.
@@ -105,4 +107,192 @@ vm_reboot() {
   done
   VM_STARTED=$(date +%s.%N)
   vm_wait_booted "$@"
+}
+
+# --- helpers for the sandbox and update tests (30-sandboxes, 40-upgrade, tests/demo-vm) ------
+
+VM_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VM_BUILD=${BUILD:-$VM_REPO/build}
+case $VM_BUILD in /*) ;; *) VM_BUILD=$VM_REPO/$VM_BUILD ;; esac
+
+# quietly COMMAND...: COMMAND without its output (for check: a guest command's own output must not
+# mix with the TAP lines).
+quietly() { "$@" >/dev/null; }
+
+# vm_elapsed: whole seconds since vm_start (or since the last reboot began).
+vm_elapsed() { awk -v a="$(date +%s.%N)" -v b="$VM_STARTED" 'BEGIN { printf "%.0f", a - b }'; }
+
+# vm_wait_for SECONDS COMMAND...: poll COMMAND (on the host, e.g. a guest query) every 2 s until
+# it succeeds; 1 when SECONDS pass first.
+vm_wait_for() {
+  local deadline=$(($(date +%s) + $1))
+  shift
+  until "$@"; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 2
+  done
+}
+
+# json_get PATH: from the JSON on stdin, the value at PATH (dots between keys; a list is
+# searched by "name", so sandboxes.mqtt.health works); empty when missing.
+json_get() {
+  /usr/bin/python3 -c '
+import json, sys
+try:
+    v = json.load(sys.stdin)
+    for k in sys.argv[1].split("."):
+        if isinstance(v, list):
+            v = next(x for x in v if x.get("name") == k)
+        else:
+            v = v[k]
+except Exception:
+    v = ""
+print(json.dumps(v) if isinstance(v, (dict, list)) else ("" if v is None else v))' "$1"
+}
+
+# sandbox_field NAME PATH: one field of `moat status NAME --json` in the guest.
+sandbox_field() { guest "moat status $1 --json" 30 | json_get "$2"; }
+
+# vm_make_disk DIR FILE: an ext4 file system image FILE holding DIR's files, made without
+# mounting anything (mkfs.ext4 -d), for a guest to mount as a USB stick would be.
+vm_make_disk() {
+  local mib
+  mib=$(($(du -sm "$1" | cut -f1) * 12 / 10 + 16))
+  mkfs.ext4 -q -F -L moat-stick -E root_owner=0:0 -d "$1" "$2" "${mib}M" >/dev/null
+}
+
+# vm_stick_args FILE: the QEMU arguments that attach FILE read-only as the guest's /dev/vdb.
+vm_stick_args() { printf '%s\n' -drive "file=$1,if=virtio,format=raw,readonly=on"; }
+
+# vm_mount_stick: mount the stick (/dev/vdb) read-only at /mnt/stick in the guest.
+vm_mount_stick() { guest 'mkdir -p /mnt/stick && { findmnt -n /mnt/stick >/dev/null || mount -o ro,noload /dev/vdb /mnt/stick; }'; }
+
+# vm_build_bundles DIR: sign the example bundles mqtt and sensorlog (sandboxes/build) and the
+# test bundles of tests/vm/bundles/ with a new publisher key, into DIR/bundles/*.moatb and
+# DIR/bundles/publisher.pub. Logs in DIR/bundles.log; fails when one does not build.
+vm_build_bundles() {
+  local dir=$1 work=$1/work name
+  mkdir -p "$dir/bundles" "$work"
+  "$VM_REPO/sandboxes/build" "$work" >"$dir/bundles.log" 2>&1 || return 1
+  "$VM_BUILD/moat-bundle" keygen "$work/publisher.key" "$dir/bundles/publisher.pub" \
+    >>"$dir/bundles.log" 2>&1 || return 1
+  for name in mqtt sensorlog; do
+    vm_sign_bundle "$work/sandboxes/$name" "$dir/bundles/$name.moatb" "$work" || return 1
+  done
+}
+
+# vm_sign_bundle DIR OUT WORK: build DIR (manifest and rootfs/) into the signed bundle OUT with
+# WORK's publisher key (made by vm_build_bundles).
+vm_sign_bundle() {
+  "$VM_BUILD/moat-bundle" build --repo "$3/bundle-repo" --key "$3/publisher.key" --output "$2" \
+    "$1" >>"$3/../bundles.log" 2>&1
+}
+
+# vm_busybox_bundle WORK NAME SCRIPT: a bundle dir WORK/NAME on the tests' busybox root (with
+# the static probe and hostile programs) whose /usr/bin/NAME-run is SCRIPT (stdin: the
+# manifest). Prints the dir.
+vm_busybox_bundle() {
+  local dir=$1/$2
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cp -a "$VM_BUILD/rootfs-busybox" "$dir/rootfs"
+  rm -f "$dir/rootfs/.stamp"
+  printf '#!/bin/sh\n%s\n' "$3" >"$dir/rootfs/usr/bin/$2-run"
+  chmod 0755 "$dir/rootfs/usr/bin/$2-run"
+  cat >"$dir/manifest"
+  printf '%s\n' "$dir"
+}
+
+# os_deployment WHICH FIELD: FIELD (commit, version...) of the OS deployment that
+# `moat status --json` marks WHICH (booted, pending or rollback) in the guest.
+os_deployment() {
+  guest 'moat status --json' 60 | /usr/bin/python3 -c '
+import json, sys
+try:
+    for d in json.load(sys.stdin)["os"]["deployments"]:
+        if d.get(sys.argv[1]):
+            print(d.get(sys.argv[2]) or "")
+            break
+except Exception:
+    pass' "$1" "$2"
+}
+
+# ostree_booted: the booted deployment (CHECKSUM.SERIAL) as `ostree admin status` shows it.
+ostree_booted() { guest 'ostree admin status' | awk '$1 == "*" && $2 == "moat" { print $3 }'; }
+
+# vm_publish_os_update SRC DEST VERSION: DEST, a copy of the published OS repo SRC (hard links:
+# OSTree never rewrites an object in place), gets a new commit VERSION of os/x86_64/stable:
+# the current commit plus one file, /usr/lib/moat/os-version (holding VERSION), signed with the
+# build's OS key (OS_KEY, as os/image.mk), with a static delta from the commit before and a
+# new signed summary, as tree/publish leaves a repo. Prints the new commit.
+vm_publish_os_update() {
+  local src=$1 dest=$2 version=$3 ref=os/x86_64/stable layer old new
+  local key=${OS_KEY:-$VM_BUILD/os/keys/os.secret}
+  rm -rf "$dest"
+  cp -al "$src" "$dest" || return 1
+  layer=$(mktemp -d "$VMDIR/layer.XXXXXX")
+  # The layer's directories become the commit's: they must be the base's (root's, 0755).
+  chmod 0755 "$layer"
+  install -d -m 0755 "$layer/usr" "$layer/usr/lib" "$layer/usr/lib/moat"
+  printf '%s\n' "$version" >"$layer/usr/lib/moat/os-version"
+  old=$(ostree rev-parse --repo="$dest" "$ref") || return 1
+  new=$(ostree commit --repo="$dest" --branch="$ref" --subject="Moat OS $version (x86_64)" \
+    --add-metadata-string=version="$version" --bootable --tree=ref="$old" \
+    --tree=dir="$layer") || return 1
+  rm -rf "$layer"
+  local dir
+  for dir in / /usr /usr/lib; do
+    [ "$(ostree ls --repo="$dest" -d "$old" "$dir")" = "$(ostree ls --repo="$dest" -d "$new" "$dir")" ] || {
+      echo "vm_publish_os_update: $dir differs between the two commits" >&2
+      return 1
+    }
+  done
+  {
+    "$VM_BUILD/moat-sign" commit "$dest" "$key" "$new" &&
+      ostree static-delta generate --repo="$dest" --from="$old" --to="$new" &&
+      "$VM_BUILD/moat-sign" summary "$dest" "$key" 30
+  } >"$VMDIR/publish.log" 2>&1 || { cat "$VMDIR/publish.log" >&2; return 1; }
+  printf '%s\n' "$new"
+}
+
+# vm_thermostat_sim WORK: the bundle dir of a stand-in for the thermostat integration, for a
+# guest that has no USB serial adapter: a busybox sandbox named thermostat (the name the
+# broker accepts) that publishes a made-up reading to home/thermostat/reading every 5 s,
+# speaking MQTT 3.1.1 over busybox nc (CONNECT, PUBLISH at QoS 0, DISCONNECT). Prints the dir.
+vm_thermostat_sim() {
+  local script
+  script=$(
+    cat <<'SCRIPT'
+# The broker's address, from the /etc/hosts moatd gives a sandbox with declared peers.
+broker=$(awk '$2 == "mqtt" { print $1; exit }' /etc/hosts)
+echo "simulated thermostat, publishing to mqtt ($broker) every 5 s"
+topic=home/thermostat/reading
+n=0
+while :; do
+  n=$((n + 1))
+  t=$((200 + n % 30))
+  payload="{\"temperature\":$((t / 10)).$((t % 10)),\"humidity\":40.0,\"setpoint\":21.0,\"time\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}"
+  len=$(printf '\\%03o' $((2 + ${#topic} + ${#payload})))
+  tlen=$(printf '\\%03o' ${#topic})
+  printf "\020\014\000\004MQTT\004\002\000\074\000\000\060$len\000$tlen%s%s\340\000" \
+    "$topic" "$payload" | nc -w 2 "$broker" 1883 >/dev/null || echo "reading $n: broker unreachable"
+  sleep 5
+done
+SCRIPT
+  )
+  vm_busybox_bundle "$1" thermostat "$script" <<'EOF'
+# A stand-in for sandboxes/thermostat in a VM without a serial thermostat (tests/vm/lib.sh).
+[Sandbox]
+Name=thermostat
+Version=0.1
+Exec=/usr/bin/thermostat-run
+Restart=always
+
+[Network]
+Allow=mqtt:1883/tcp
+
+[Resources]
+Memory=16M
+Pids=16
+EOF
 }
