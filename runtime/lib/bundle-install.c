@@ -120,6 +120,27 @@ make_stage (Operation *op, GError **error)
   return op->stage != NULL;
 }
 
+static OstreeRepo *
+open_state_repo (const MoatBundleContext *ctx, GError **error)
+{
+  g_autofree char *path = g_build_filename (ctx->state_dir, "repo", NULL);
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (OstreeRepo) repo = ostree_repo_new (file);
+  if (!ostree_repo_open (repo, NULL, error))
+    return NULL;
+  return g_steal_pointer (&repo);
+}
+
+/* Drop the objects no ref reaches: refs moat/NAME/{current,previous} keep what is deployed. */
+static gboolean
+prune_unreferenced (OstreeRepo *repo, GError **error)
+{
+  gint total, pruned;
+  guint64 freed;
+  return ostree_repo_prune (repo, OSTREE_REPO_PRUNE_FLAGS_REFS_ONLY, -1, &total, &pruned, &freed,
+                            NULL, error);
+}
+
 /* --- what is installed ---------------------------------------------------------------- */
 
 /* The commit a link (current or previous) of NAME names: "deploy/CHECKSUM". */
@@ -491,10 +512,7 @@ collect (OstreeRepo *repo, const char *sandbox_dir, GError **error)
       if (!g_str_has_suffix (entry, ".info") && !moat_rm_rf (path, error))
         return FALSE;
     }
-  gint total, pruned;
-  guint64 freed;
-  return ostree_repo_prune (repo, OSTREE_REPO_PRUNE_FLAGS_REFS_ONLY, -1, &total, &pruned, &freed,
-                            NULL, error);
+  return prune_unreferenced (repo, error);
 }
 
 static gboolean
@@ -588,14 +606,9 @@ undo_deploy (Operation *op)
       moat_rm_rf (base, NULL);
       unlink (info_path);
     }
-  g_autofree char *repo_path = g_build_filename (op->ctx->state_dir, "repo", NULL);
-  g_autoptr (GFile) repo_file = g_file_new_for_path (repo_path);
-  g_autoptr (OstreeRepo) repo = ostree_repo_new (repo_file);
-  gint total, pruned;
-  guint64 freed;
-  if (ostree_repo_open (repo, NULL, NULL))
-    ostree_repo_prune (repo, OSTREE_REPO_PRUNE_FLAGS_REFS_ONLY, -1, &total, &pruned, &freed, NULL,
-                       NULL);
+  g_autoptr (OstreeRepo) repo = open_state_repo (op->ctx, NULL);
+  if (repo != NULL)
+    prune_unreferenced (repo, NULL);
 }
 
 static MoatBundleInfo *
@@ -634,17 +647,6 @@ moat_bundle_install_remote (const MoatBundleContext *ctx, const char *url, const
 }
 
 /* --- rollback and removal ------------------------------------------------------------- */
-
-static OstreeRepo *
-open_state_repo (const MoatBundleContext *ctx, GError **error)
-{
-  g_autofree char *path = g_build_filename (ctx->state_dir, "repo", NULL);
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  g_autoptr (OstreeRepo) repo = ostree_repo_new (file);
-  if (!ostree_repo_open (repo, NULL, error))
-    return NULL;
-  return g_steal_pointer (&repo);
-}
 
 MoatBundleInfo *
 moat_bundle_rollback (const MoatBundleContext *ctx, const char *name, GError **error)
@@ -698,13 +700,7 @@ moat_bundle_remove (const MoatBundleContext *ctx, const char *name, gboolean pur
        && set_link (repo, sandbox_dir, name, "current", NULL, error)
        && set_link (repo, sandbox_dir, name, "previous", NULL, error)
        && moat_rm_rf (deploy_dir, error) && (!purge || moat_rm_rf (sandbox_dir, error));
-  if (ok)
-    {
-      gint total, pruned;
-      guint64 freed;
-      ok = ostree_repo_prune (repo, OSTREE_REPO_PRUNE_FLAGS_REFS_ONLY, -1, &total, &pruned, &freed,
-                              NULL, error);
-    }
+  ok = ok && prune_unreferenced (repo, error);
   operation_end (&op);
   return ok;
 }
