@@ -6,7 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "grubenv.h"
 #include "json.h"
+#include "jsonread.h"
 #include "moat-error.h"
 #include "sign.h"
 
@@ -19,6 +21,7 @@ moat_os_deployment_free (MoatOsDeployment *deployment)
     return;
   g_free (deployment->osname);
   g_free (deployment->checksum);
+  g_free (deployment->id);
   g_free (deployment->version);
   g_free (deployment->refspec);
   g_free (deployment->signed_by);
@@ -53,8 +56,9 @@ typedef struct
 {
   OstreeSysroot *sysroot;
   OstreeRepo *repo;
-  OstreeDeployment *booted; /* NULL in a folder */
-  OstreeDeployment *merge;  /* the one whose /etc and origin carry over */
+  OstreeDeployment *booted;  /* NULL in a folder */
+  OstreeDeployment *merge;   /* the one whose /etc and origin carry over */
+  OstreeDeployment *running; /* booted; in a folder the assumed one, or the default */
   char *remote;
   char *ref;
   gboolean locked;
@@ -69,6 +73,26 @@ sysroot_close (Sysroot *s)
   g_clear_object (&s->sysroot);
   g_clear_pointer (&s->remote, g_free);
   g_clear_pointer (&s->ref, g_free);
+}
+
+/* CHECKSUM.SERIAL, as `ostree admin status` shows a deployment. */
+static char *
+deployment_id (OstreeDeployment *deployment)
+{
+  return g_strdup_printf ("%s.%d", ostree_deployment_get_csum (deployment),
+                          ostree_deployment_get_deployserial (deployment));
+}
+
+static OstreeDeployment *
+find_deployment (GPtrArray *deployments, const char *id)
+{
+  for (guint i = 0; i < deployments->len; i++)
+    {
+      g_autofree char *candidate = deployment_id (deployments->pdata[i]);
+      if (strcmp (candidate, id) == 0)
+        return deployments->pdata[i];
+    }
+  return NULL;
 }
 
 /* Load the sysroot (locked, when LOCK) and find what is tracked. */
@@ -108,6 +132,16 @@ sysroot_open (Sysroot *s, const MoatOsContext *ctx, gboolean lock, GError **erro
       = origin ? g_key_file_get_string (origin, "origin", "refspec", NULL) : NULL;
   if (refspec == NULL || !ostree_parse_refspec (refspec, &s->remote, &s->ref, error))
     return g_prefix_error (error, "the deployment's origin tracks no ref: "), FALSE;
+  s->running = s->booted != NULL ? s->booted : s->merge;
+  if (s->booted == NULL && ctx->assume_booted != NULL)
+    {
+      s->running = find_deployment (deployments, ctx->assume_booted);
+      if (s->running == NULL)
+        return g_set_error (error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND,
+                            "%s: no deployment %s to act as booted", ctx->sysroot,
+                            ctx->assume_booted),
+               FALSE;
+    }
   if (s->remote == NULL)
     return g_set_error (error, MOAT_ERROR, MOAT_ERROR_INVALID,
                         "the deployment tracks '%s', which names no remote", refspec),
@@ -119,23 +153,29 @@ sysroot_open (Sysroot *s, const MoatOsContext *ctx, gboolean lock, GError **erro
 static OstreeDeployment *
 running_deployment (Sysroot *s)
 {
-  return s->booted != NULL ? s->booted : s->merge;
+  return s->running;
 }
 
 /* --- events --------------------------------------------------------------------------- */
 
 /* Append one JSON line to the events log under the stateroot's /var (never touched by an
  * upgrade), for `moat status` and people. Failing to log does not fail the operation. */
-static void
-log_event (const MoatOsContext *ctx, Sysroot *s, const char *event, const char *from,
-           const char *to, const char *detail)
+static char *
+events_path (const MoatOsContext *ctx, Sysroot *s)
 {
   const char *osname = ostree_deployment_get_osname (s->merge);
   g_autofree char *var = s->booted != NULL ? g_strdup ("/var")
                                            : g_build_filename (ctx->sysroot, "ostree", "deploy",
                                                                osname, "var", NULL);
-  g_autofree char *dir = g_build_filename (var, "lib", "moat", NULL);
-  g_autofree char *path = g_build_filename (dir, "events.log", NULL);
+  return g_build_filename (var, "lib", "moat", "events.log", NULL);
+}
+
+static void
+log_event (const MoatOsContext *ctx, Sysroot *s, const char *event, const char *from,
+           const char *to, const char *detail)
+{
+  g_autofree char *path = events_path (ctx, s);
+  g_autofree char *dir = g_path_get_dirname (path);
   g_mkdir_with_parents (dir, 0755);
   g_autoptr (MoatJson) json = moat_json_new ();
   g_autofree char *now = format_time ((guint64)ctx->now);
@@ -155,6 +195,65 @@ log_event (const MoatOsContext *ctx, Sysroot *s, const char *event, const char *
     { /* best effort */
     }
   close (fd);
+}
+
+/* --- the boot counter ----------------------------------------------------------------- */
+
+#define TRIAL_VAR "moat_trial"
+#define LEFT_VAR "moat_boots_left"
+#define ATTEMPTS_VAR "moat_boot_attempts"
+
+static char *
+grubenv_path (const MoatOsContext *ctx)
+{
+  return g_build_filename (ctx->sysroot, "boot", "grub", "grubenv", NULL);
+}
+
+/* The GRUB environment, or NULL with no error when this sysroot has no boot counter. */
+static GHashTable *
+counter_read (const MoatOsContext *ctx, GError **error)
+{
+  g_autofree char *path = grubenv_path (ctx);
+  g_autoptr (GError) local_error = NULL;
+  GHashTable *vars = moat_grubenv_read (path, &local_error);
+  if (vars == NULL && !g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+    g_propagate_error (error, g_steal_pointer (&local_error));
+  return vars;
+}
+
+static guint
+counter_number (GHashTable *vars, const char *name, guint fallback)
+{
+  const char *text = g_hash_table_lookup (vars, name);
+  guint64 value = 0;
+  if (text == NULL
+      || !g_ascii_string_to_unsigned (text, 10, 0, MOAT_OS_MAX_BOOT_ATTEMPTS, &value, NULL))
+    return fallback;
+  return (guint)value;
+}
+
+/* Put DEPLOYMENT on trial (ATTEMPTS boots), or with NULL stop counting. */
+static gboolean
+counter_set (const MoatOsContext *ctx, OstreeDeployment *deployment, GError **error)
+{
+  g_autoptr (GHashTable) vars = counter_read (ctx, error);
+  if (vars == NULL)
+    return error == NULL || *error == NULL;
+  g_autofree char *path = grubenv_path (ctx);
+  if (deployment == NULL)
+    {
+      if (!g_hash_table_contains (vars, TRIAL_VAR))
+        return TRUE;
+      g_hash_table_remove (vars, TRIAL_VAR);
+      g_hash_table_remove (vars, LEFT_VAR);
+      g_hash_table_remove (vars, ATTEMPTS_VAR);
+      return moat_grubenv_write (path, vars, error);
+    }
+  guint attempts = ctx->boot_attempts ? ctx->boot_attempts : MOAT_OS_DEFAULT_BOOT_ATTEMPTS;
+  g_hash_table_replace (vars, g_strdup (TRIAL_VAR), deployment_id (deployment));
+  g_hash_table_replace (vars, g_strdup (LEFT_VAR), g_strdup_printf ("%u", attempts));
+  g_hash_table_replace (vars, g_strdup (ATTEMPTS_VAR), g_strdup_printf ("%u", attempts));
+  return moat_grubenv_write (path, vars, error);
 }
 
 /* --- describing commits --------------------------------------------------------------- */
@@ -206,6 +305,7 @@ moat_os_status (const MoatOsContext *ctx, GError **error)
           = origin ? g_key_file_get_string (origin, "origin", "refspec", NULL) : NULL;
       MoatOsDeployment *d = describe (s.repo, ostree_deployment_get_osname (deployment),
                                       ostree_deployment_get_csum (deployment), refspec, keys);
+      d->id = deployment_id (deployment);
       d->booted = s.booted != NULL && ostree_deployment_equal (deployment, s.booted);
       d->pending = s.booted != NULL && (int)i < running_index;
       d->rollback = !have_rollback && (int)i > running_index;
@@ -460,13 +560,32 @@ deploy_candidate (const MoatOsContext *ctx, Sysroot *s, MoatOsDeployment *candid
   g_autoptr (GKeyFile) origin
       = ostree_sysroot_origin_new_from_refspec (s->sysroot, candidate->refspec);
   g_autoptr (OstreeDeployment) deployment = NULL;
+  g_autoptr (GError) counter_error = NULL;
+  g_autoptr (GHashTable) counter = counter_read (ctx, &counter_error);
+  if (counter_error != NULL)
+    return g_propagate_prefixed_error (error, g_steal_pointer (&counter_error),
+                                       "the boot counter is unreadable, so a failed boot could "
+                                       "not roll back: "),
+           FALSE;
   if (!ostree_sysroot_deploy_tree (s->sysroot, osname, candidate->checksum, origin, s->merge, NULL,
-                                   &deployment, NULL, error)
-      || !ostree_sysroot_simple_write_deployment (s->sysroot, osname, deployment, s->merge,
-                                                  OSTREE_SYSROOT_SIMPLE_WRITE_DEPLOYMENT_FLAGS_NONE,
-                                                  NULL, error))
+                                   &deployment, NULL, error))
     return FALSE;
+  /* On trial before it becomes the default: a power cut in between leaves a trial of a
+   * deployment that does not exist, which the next boot check drops. */
+  if (!counter_set (ctx, deployment, error))
+    return FALSE;
+  if (!ostree_sysroot_simple_write_deployment (s->sysroot, osname, deployment, s->merge,
+                                               OSTREE_SYSROOT_SIMPLE_WRITE_DEPLOYMENT_FLAGS_NONE,
+                                               NULL, error))
+    {
+      counter_set (ctx, NULL, NULL);
+      return FALSE;
+    }
+  candidate->id = deployment_id (deployment);
   candidate->pending = s->booted != NULL;
+  if (counter != NULL)
+    progress (ctx, TRUE, "on trial: %u boots to come up healthy, or the running one comes back",
+              ctx->boot_attempts ? ctx->boot_attempts : MOAT_OS_DEFAULT_BOOT_ATTEMPTS);
   return TRUE;
 }
 
@@ -561,6 +680,9 @@ moat_os_rollback (const MoatOsContext *ctx, GError **error)
                              ostree_deployment_get_csum (d), NULL, keys);
           log_event (ctx, &s, "rollback", ostree_deployment_get_csum (deployments->pdata[0]),
                      result->checksum, "by hand");
+          /* What boots next was chosen by hand: it is on no trial. */
+          if (!counter_set (ctx, NULL, error))
+            g_clear_pointer (&result, moat_os_deployment_free);
         }
     }
   sysroot_close (&s);
@@ -589,12 +711,189 @@ moat_os_cancel (const MoatOsContext *ctx, GError **error)
             g_ptr_array_add (keep, g_object_ref (deployments->pdata[i]));
           const char *dropped = ostree_deployment_get_csum (deployments->pdata[0]);
           g_autofree char *dropped_copy = g_strdup (dropped);
+          /* Writing reloads the sysroot: its deployment objects go with it. */
+          g_autofree char *booted = g_strdup (ostree_deployment_get_csum (s.booted));
           ok = ostree_sysroot_write_deployments (s.sysroot, keep, NULL, error);
           if (ok)
-            log_event (ctx, &s, "cancel", dropped_copy, ostree_deployment_get_csum (s.booted),
-                       NULL);
+            log_event (ctx, &s, "cancel", dropped_copy, booted, NULL);
+          ok = ok && counter_set (ctx, NULL, error);
         }
     }
   sysroot_close (&s);
   return ok;
+}
+
+/* --- boot checks ---------------------------------------------------------------------- */
+
+void
+moat_os_boot_free (MoatOsBoot *boot)
+{
+  if (boot == NULL)
+    return;
+  g_free (boot->deployment);
+  g_free (boot->checksum);
+  g_free (boot->version);
+  g_free (boot->reason);
+  g_free (boot);
+}
+
+const char *
+moat_os_boot_state_name (MoatOsBootState state)
+{
+  static const char *const names[] = { [MOAT_OS_BOOT_UNCOUNTED] = "uncounted",
+                                       [MOAT_OS_BOOT_NORMAL] = "normal",
+                                       [MOAT_OS_BOOT_TRIAL] = "trial",
+                                       [MOAT_OS_BOOT_ROLLED_BACK] = "rolled-back" };
+  return names[state];
+}
+
+/* The detail of the last boot-failed event for CHECKSUM since it was deployed, or NULL. */
+static char *
+last_failure (const MoatOsContext *ctx, Sysroot *s, const char *checksum)
+{
+  g_autofree char *path = events_path (ctx, s);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return NULL;
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  char *found = NULL;
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autoptr (MoatJsonValue) event = moat_jv_parse (lines[i], strlen (lines[i]), NULL);
+      const char *kind = event ? moat_jv_member_string (event, "event", "") : "";
+      if (event == NULL || g_strcmp0 (moat_jv_member_string (event, "to", NULL), checksum) != 0)
+        continue;
+      /* Only failures since it was last deployed count. */
+      if (strcmp (kind, "upgrade") == 0 || strcmp (kind, "deploy") == 0)
+        g_clear_pointer (&found, g_free);
+      else if (strcmp (kind, "boot-failed") == 0)
+        {
+          g_free (found);
+          found = g_strdup (moat_jv_member_string (event, "detail", ""));
+        }
+    }
+  return found;
+}
+
+/* Drop FAILED, which the bootloader gave up on, from the deployments: the one running (the
+ * bootloader's fallback) becomes the default. */
+static gboolean
+drop_failed (Sysroot *s, OstreeDeployment *failed, GError **error)
+{
+  g_autoptr (GPtrArray) deployments = ostree_sysroot_get_deployments (s->sysroot);
+  g_autoptr (GPtrArray) keep = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < deployments->len; i++)
+    if (!ostree_deployment_equal (deployments->pdata[i], failed))
+      g_ptr_array_add (keep, g_object_ref (deployments->pdata[i]));
+  return ostree_sysroot_write_deployments (s->sysroot, keep, NULL, error);
+}
+
+/* What this boot is, with the trial's deployment in RET_TRIAL when there is one. */
+static MoatOsBoot *
+boot_state (const MoatOsContext *ctx, Sysroot *s, GHashTable **ret_counter,
+            OstreeDeployment **ret_trial, GError **error)
+{
+  g_autoptr (MoatOsBoot) boot = g_new0 (MoatOsBoot, 1);
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (GHashTable) counter = counter_read (ctx, &local_error);
+  if (local_error != NULL)
+    return g_propagate_error (error, g_steal_pointer (&local_error)), NULL;
+  boot->state = counter == NULL ? MOAT_OS_BOOT_UNCOUNTED : MOAT_OS_BOOT_NORMAL;
+  const char *trial_id = counter ? g_hash_table_lookup (counter, TRIAL_VAR) : NULL;
+  g_autoptr (GPtrArray) deployments = ostree_sysroot_get_deployments (s->sysroot);
+  OstreeDeployment *trial = trial_id ? find_deployment (deployments, trial_id) : NULL;
+  if (trial != NULL)
+    {
+      boot->deployment = deployment_id (trial);
+      boot->checksum = g_strdup (ostree_deployment_get_csum (trial));
+      g_autoptr (MoatOsDeployment) d = describe (s->repo, NULL, boot->checksum, NULL, NULL);
+      boot->version = g_steal_pointer (&d->version);
+      boot->attempts
+          = MAX (counter_number (counter, ATTEMPTS_VAR, MOAT_OS_DEFAULT_BOOT_ATTEMPTS), 1);
+      /* GRUB counts down before it boots: a garbled count reads as used up. */
+      guint left = MIN (counter_number (counter, LEFT_VAR, 0), boot->attempts - 1);
+      boot->attempt = boot->attempts - left;
+      if (ostree_deployment_equal (trial, s->running))
+        boot->state = MOAT_OS_BOOT_TRIAL;
+    }
+  *ret_trial = trial;
+  *ret_counter = g_steal_pointer (&counter);
+  return g_steal_pointer (&boot);
+}
+
+MoatOsBoot *
+moat_os_boot_check (const MoatOsContext *ctx, GError **error)
+{
+  Sysroot s;
+  g_autoptr (MoatOsBoot) boot = NULL;
+  g_autoptr (GHashTable) counter = NULL;
+  OstreeDeployment *trial = NULL;
+  if (sysroot_open (&s, ctx, TRUE, error)
+      && (boot = boot_state (ctx, &s, &counter, &trial, error)) != NULL && counter != NULL)
+    {
+      const char *trial_id = g_hash_table_lookup (counter, TRIAL_VAR);
+      const char *left = g_hash_table_lookup (counter, LEFT_VAR);
+      if (trial_id != NULL && trial == NULL)
+        /* The trial's deployment is gone (a power cut before it was written, or after it was
+         * dropped): nothing is on trial. */
+        counter_set (ctx, NULL, NULL);
+      else if (boot->state == MOAT_OS_BOOT_NORMAL && trial != NULL && g_strcmp0 (left, "0") == 0)
+        {
+          /* GRUB fell back after the last attempt. Dropped first, the counter reset after: a
+           * power cut in between leaves a counter naming a deployment that is gone. */
+          g_autofree char *failure = last_failure (ctx, &s, boot->checksum);
+          boot->reason = failure ? g_steal_pointer (&failure)
+                                 : g_strdup_printf ("it never came up far enough to start moatd "
+                                                    "in %u boots (the kernel or init failed)",
+                                                    boot->attempts);
+          /* Dropping reloads the sysroot: its deployment objects go with it. */
+          g_autofree char *running = g_strdup (ostree_deployment_get_csum (s.running));
+          if (!drop_failed (&s, trial, error) || !counter_set (ctx, NULL, error))
+            g_clear_pointer (&boot, moat_os_boot_free);
+          else
+            {
+              boot->state = MOAT_OS_BOOT_ROLLED_BACK;
+              g_autofree char *detail
+                  = g_strdup_printf ("automatic: %s failed: %s",
+                                     boot->version ? boot->version : boot->checksum, boot->reason);
+              log_event (ctx, &s, "rollback", boot->checksum, running, detail);
+            }
+        }
+    }
+  sysroot_close (&s);
+  return g_steal_pointer (&boot);
+}
+
+MoatOsBoot *
+moat_os_boot_verdict (const MoatOsContext *ctx, gboolean good, const char *reason, GError **error)
+{
+  Sysroot s;
+  g_autoptr (MoatOsBoot) boot = NULL;
+  g_autoptr (GHashTable) counter = NULL;
+  OstreeDeployment *trial = NULL;
+  if (sysroot_open (&s, ctx, TRUE, error)
+      && (boot = boot_state (ctx, &s, &counter, &trial, error)) != NULL)
+    {
+      if (boot->state != MOAT_OS_BOOT_TRIAL)
+        {
+          g_set_error (error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND, "this boot is not on trial");
+          g_clear_pointer (&boot, moat_os_boot_free);
+        }
+      else if (good && !counter_set (ctx, NULL, error))
+        g_clear_pointer (&boot, moat_os_boot_free);
+      else
+        {
+          g_autofree char *detail
+              = good ? g_strdup_printf ("%s is good on attempt %u of %u",
+                                        boot->version ? boot->version : boot->checksum,
+                                        boot->attempt, boot->attempts)
+                     : g_strdup_printf ("attempt %u of %u: %s", boot->attempt, boot->attempts,
+                                        reason ? reason : "(no reason given)");
+          log_event (ctx, &s, good ? "boot-good" : "boot-failed", NULL, boot->checksum, detail);
+          if (!good)
+            boot->reason = g_strdup (reason);
+        }
+    }
+  sysroot_close (&s);
+  return g_steal_pointer (&boot);
 }

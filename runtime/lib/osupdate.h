@@ -14,6 +14,8 @@
 
 #define MOAT_OS_EXPIRES_KEY "moat.expires"       /* commit and summary metadata, t */
 #define MOAT_OS_DEFAULT_MAX_PULL (2048ULL << 20) /* bytes one pull may fetch */
+#define MOAT_OS_DEFAULT_BOOT_ATTEMPTS 3          /* boots a new deployment gets, 1..9 */
+#define MOAT_OS_MAX_BOOT_ATTEMPTS 9
 
 typedef void (*MoatOsProgress) (const char *line, gboolean done, gpointer user_data);
 
@@ -23,7 +25,11 @@ typedef struct
   const char *keys_dir; /* /etc/moat/keys/os.d */
   gboolean allow_downgrade;
   guint64 max_pull_bytes; /* 0: MOAT_OS_DEFAULT_MAX_PULL */
+  guint boot_attempts;    /* 0: MOAT_OS_DEFAULT_BOOT_ATTEMPTS */
   gint64 now;             /* Unix seconds, for expiry */
+  /* An offline sysroot has no booted deployment: act as if this one (CHECKSUM.SERIAL) were
+   * booted, for boot checks in tests and repairs. NULL: the booted one, else the default. */
+  const char *assume_booted;
   MoatOsProgress progress;
   gpointer progress_data;
 } MoatOsContext;
@@ -33,6 +39,8 @@ typedef struct
 {
   char *osname;
   char *checksum;
+  char *id;      /* CHECKSUM.SERIAL, as `ostree admin status` names a deployment; NULL for a
+                  * commit not deployed */
   char *version; /* commit metadata "version", or NULL */
   char *refspec; /* from the origin: "moat:os/x86_64/stable" */
   guint64 timestamp;
@@ -66,3 +74,43 @@ gboolean moat_os_cancel (const MoatOsContext *ctx, GError **error);
  * key of KEYS_DIR and, by its moat.expires, not expired at NOW. Pure; unit-tested. */
 gboolean moat_os_verify_summary (GBytes *summary, GBytes *signatures, const char *keys_dir,
                                  gint64 now, GError **error);
+
+/* --- boot counting and automatic rollback (docs/updates.md) ------------------------------
+ * A new deployment is on trial: GRUB (os/grub/grub.cfg) boots it at most BootAttempts times,
+ * counting down moat_boots_left in /boot/grub/grubenv, then boots the one before it. moatd
+ * calls the boot good once every Required sandbox is healthy, or records why not and reboots.
+ * Without /boot/grub/grubenv there is no counting (an image without GRUB). */
+
+typedef enum
+{
+  MOAT_OS_BOOT_UNCOUNTED,   /* no boot counter on this sysroot */
+  MOAT_OS_BOOT_NORMAL,      /* no deployment is on trial */
+  MOAT_OS_BOOT_TRIAL,       /* this boot is an attempt at a new deployment */
+  MOAT_OS_BOOT_ROLLED_BACK, /* the new deployment used up its attempts: it was dropped */
+} MoatOsBootState;
+
+typedef struct
+{
+  MoatOsBootState state;
+  char *deployment; /* TRIAL: the one on trial; ROLLED_BACK: the one that failed */
+  char *checksum;
+  char *version;
+  guint attempt; /* TRIAL: this boot is attempt ATTEMPT of ATTEMPTS */
+  guint attempts;
+  char *reason; /* ROLLED_BACK: why it failed */
+} MoatOsBoot;
+
+void moat_os_boot_free (MoatOsBoot *boot);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MoatOsBoot, moat_os_boot_free)
+
+const char *moat_os_boot_state_name (MoatOsBootState state);
+
+/* What this boot is. When the bootloader has fallen back from a deployment that used up its
+ * attempts, make that permanent: drop the failed deployment, record why in the events log and
+ * stop counting. */
+MoatOsBoot *moat_os_boot_check (const MoatOsContext *ctx, GError **error);
+
+/* The trial boot is good (GOOD) and counting stops, or it failed for REASON, recorded for
+ * `moat status`; the caller then reboots. MOAT_ERROR_NOT_FOUND when this boot is no trial. */
+MoatOsBoot *moat_os_boot_verdict (const MoatOsContext *ctx, gboolean good, const char *reason,
+                                  GError **error);

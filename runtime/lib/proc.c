@@ -163,9 +163,9 @@ moat_rm_rf (const char *dir, GError **error)
   return rm_rf_at (AT_FDCWD, dir, parent_mount, error);
 }
 
-gboolean
-moat_write_new_file (const char *path, const void *data, gsize len, mode_t mode, gboolean durable,
-                     GError **error)
+static gboolean
+write_file (const char *path, const void *data, gsize len, mode_t mode, gboolean durable,
+            gboolean replace, GError **error)
 {
   g_autofree char *tmp = g_strconcat (path, ".new", NULL);
   unlink (tmp);
@@ -189,14 +189,38 @@ moat_write_new_file (const char *path, const void *data, gsize len, mode_t mode,
   if (errsv == 0 && durable && fsync (fd) < 0)
     errsv = errno;
   close (fd);
-  if (errsv == 0 && renameat2 (AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0)
+  if (errsv == 0 && renameat2 (AT_FDCWD, tmp, AT_FDCWD, path, replace ? 0 : RENAME_NOREPLACE) < 0)
     errsv = errno;
   if (errsv != 0)
     {
       unlink (tmp);
       return moat_error_errno (error, errsv, errsv == EEXIST ? "create" : "write", path);
     }
+  if (durable)
+    {
+      /* The rename itself is on disk only once its directory is. */
+      g_autofree char *dir = g_path_get_dirname (path);
+      int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dir_fd >= 0)
+        {
+          fsync (dir_fd);
+          close (dir_fd);
+        }
+    }
   return TRUE;
+}
+
+gboolean
+moat_write_new_file (const char *path, const void *data, gsize len, mode_t mode, gboolean durable,
+                     GError **error)
+{
+  return write_file (path, data, len, mode, durable, FALSE, error);
+}
+
+gboolean
+moat_replace_file (const char *path, const void *data, gsize len, mode_t mode, GError **error)
+{
+  return write_file (path, data, len, mode, TRUE, TRUE, error);
 }
 
 void

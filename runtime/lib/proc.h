@@ -38,5 +38,10 @@ int moat_open_beneath (const char *dir, const char *relative, int flags, GError 
 gboolean moat_write_new_file (const char *path, const void *data, gsize len, mode_t mode,
                               gboolean durable, GError **error);
 
+/* The same for a PATH that may exist: it is replaced in one rename, durably (data and the
+ * directory entry are synced), so a power cut leaves the old file or the new one. */
+gboolean moat_replace_file (const char *path, const void *data, gsize len, mode_t mode,
+                            GError **error);
+
 /* Remove DIR and everything beneath it without following symlinks; missing is fine. */
 gboolean moat_rm_rf (const char *dir, GError **error);

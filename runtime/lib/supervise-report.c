@@ -200,6 +200,15 @@ moat_supervisor_status_json (MoatSupervisor *supervisor, const char *name, GErro
   return moat_json_steal (g_steal_pointer (&json));
 }
 
+/* A Required= sandbox that is not running, or whose health check does not pass. */
+static gboolean
+required_unhealthy (const Sandbox *sandbox)
+{
+  return sandbox->manifest && sandbox->manifest->required
+         && (sandbox->state != STATE_RUNNING
+             || (sandbox->health != HEALTH_HEALTHY && sandbox->health != HEALTH_NONE));
+}
+
 void
 moat_supervisor_counts (MoatSupervisor *supervisor, guint *ret_running,
                         guint *ret_required_unhealthy)
@@ -213,11 +222,28 @@ moat_supervisor_counts (MoatSupervisor *supervisor, guint *ret_running,
       Sandbox *sandbox = value;
       if (sandbox->state == STATE_RUNNING)
         running++;
-      if (sandbox->manifest && sandbox->manifest->required
-          && (sandbox->state != STATE_RUNNING
-              || (sandbox->health != HEALTH_HEALTHY && sandbox->health != HEALTH_NONE)))
+      if (required_unhealthy (sandbox))
         unhealthy++;
     }
   *ret_running = running;
   *ret_required_unhealthy = unhealthy;
+}
+
+char *
+moat_supervisor_required_problems (MoatSupervisor *supervisor)
+{
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autofree gpointer *names = g_hash_table_get_keys_as_array (supervisor->sandboxes, NULL);
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      Sandbox *sandbox = g_hash_table_lookup (supervisor->sandboxes, names[i]);
+      if (!required_unhealthy (sandbox))
+        continue;
+      g_string_append_printf (text, "%s%s is %s (health %s%s%s)", text->len ? "; " : "",
+                              sandbox->name, supervise_state_names[sandbox->state],
+                              supervise_health_names[sandbox->health],
+                              sandbox->last_error ? ", last error: " : "",
+                              sandbox->last_error ? sandbox->last_error : "");
+    }
+  return g_string_free (g_steal_pointer (&text), FALSE);
 }

@@ -76,3 +76,7 @@ char *moat_supervisor_status_json (MoatSupervisor *supervisor, const char *name,
 /* How many sandboxes are running, and how many are Required= and not healthy. */
 void moat_supervisor_counts (MoatSupervisor *supervisor, guint *ret_running,
                              guint *ret_required_unhealthy);
+
+/* What is wrong with each Required= sandbox that is not healthy, for a person ("mqtt is
+ * restarting (health none, last error: ...)"); empty when nothing is. */
+char *moat_supervisor_required_problems (MoatSupervisor *supervisor);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "jsonread.h"
 #include "moat-error.h"
 #include "moat.h"
 #include "osupdate.h"
@@ -23,31 +24,40 @@ on_progress (const char *line, gboolean done, gpointer user_data)
     fprintf (stderr, "%s\n", line);
 }
 
-/* moat.conf [Update] MaxPullMiB=, 1..65536; a missing file or key means the default. */
+/* moat.conf [Update] KEY=, MIN..MAX; a missing file or key means FALLBACK, and so does a bad
+ * value (said on stderr): a typo must not stop updates. */
 static guint64
-max_pull_bytes (MoatCli *cli)
+update_setting (MoatCli *cli, const char *key, guint64 min, guint64 max, guint64 fallback)
 {
   g_autoptr (GKeyFile) config = g_key_file_new ();
   if (!g_key_file_load_from_file (config, cli->config, G_KEY_FILE_NONE, NULL))
-    return 0;
+    return fallback;
   g_autoptr (GError) error = NULL;
-  guint64 mib = g_key_file_get_uint64 (config, "Update", "MaxPullMiB", &error);
-  if (error != NULL || mib == 0 || mib > 65536)
+  guint64 value = g_key_file_get_uint64 (config, "Update", key, &error);
+  if (error != NULL || value < min || value > max)
     {
       if (!g_error_matches (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND)
           && !g_error_matches (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND))
-        fprintf (stderr, "moat: %s: [Update] MaxPullMiB is not 1..65536; using the default\n",
-                 cli->config);
-      return 0;
+        fprintf (stderr,
+                 "moat: %s: [Update] %s is not %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT
+                 "; using %" G_GUINT64_FORMAT "\n",
+                 cli->config, key, min, max, fallback);
+      return fallback;
     }
-  return mib << 20;
+  return value;
 }
+
+#define DEFAULT_HEALTH_TIMEOUT 300
 
 static MoatOsContext
 context_of (MoatCli *cli)
 {
   return (MoatOsContext){
-    .max_pull_bytes = max_pull_bytes (cli),
+    .max_pull_bytes = update_setting (cli, "MaxPullMiB", 1, 65536, MOAT_OS_DEFAULT_MAX_PULL >> 20)
+                      << 20,
+    .boot_attempts = (guint)update_setting (cli, "BootAttempts", 1, MOAT_OS_MAX_BOOT_ATTEMPTS,
+                                            MOAT_OS_DEFAULT_BOOT_ATTEMPTS),
+    .assume_booted = cli->booted,
     .sysroot = cli->sysroot,
     .keys_dir = cli->keys_dir_given ? cli->keys_dir : "/etc/moat/keys/os.d",
     .allow_downgrade = cli->allow_downgrade,
@@ -71,6 +81,7 @@ write_deployment (MoatJson *json, const MoatOsDeployment *d)
   moat_json_kv_string (json, "osname", d->osname);
   moat_json_kv_string (json, "version", d->version);
   moat_json_kv_string (json, "commit", d->checksum);
+  moat_json_kv_string (json, "id", d->id);
   moat_json_kv_string (json, "origin", d->refspec);
   moat_json_kv_int (json, "timestamp", (gint64)d->timestamp);
   moat_json_kv_string (json, "signed_by", d->signed_by);
@@ -93,20 +104,32 @@ print_deployment (const MoatOsDeployment *d)
           d->signed_by ? d->signed_by : "NO TRUSTED KEY", role);
 }
 
-/* The last line of the events log, for "what happened last". */
-static char *
-last_event (MoatCli *cli, const char *osname)
+/* From the events log: its last line ("what happened last"), and the last automatic rollback
+ * (which update failed, and why). */
+static void
+read_events (MoatCli *cli, const char *osname, char **ret_last, char **ret_failed)
 {
   g_autofree char *path = strcmp (cli->sysroot, "/") == 0
                               ? g_strdup ("/var/lib/moat/events.log")
                               : g_build_filename (cli->sysroot, "ostree", "deploy", osname, "var",
                                                   "lib", "moat", "events.log", NULL);
   g_autofree char *text = NULL;
+  *ret_last = *ret_failed = NULL;
   if (!g_file_get_contents (path, &text, NULL, NULL))
-    return NULL;
-  g_strchomp (text);
-  const char *line = strrchr (text, '\n');
-  return g_strdup (line ? line + 1 : text);
+    return;
+  g_auto (GStrv) lines = g_strsplit (g_strchomp (text), "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autoptr (MoatJsonValue) event = moat_jv_parse (lines[i], strlen (lines[i]), NULL);
+      if (event != NULL && g_strcmp0 (moat_jv_member_string (event, "event", NULL), "rollback") == 0
+          && g_str_has_prefix (moat_jv_member_string (event, "detail", ""), "automatic"))
+        g_free (*ret_failed), *ret_failed = g_strdup (lines[i]);
+    }
+  /* Only what parses goes into --json output as it is. */
+  guint n = g_strv_length (lines);
+  g_autoptr (MoatJsonValue) last
+      = n > 0 ? moat_jv_parse (lines[n - 1], strlen (lines[n - 1]), NULL) : NULL;
+  *ret_last = last != NULL ? g_strdup (lines[n - 1]) : NULL;
 }
 
 char *
@@ -117,7 +140,9 @@ moat_cli_os_status (MoatCli *cli, gboolean print, GError **error)
   if (deployments == NULL)
     return NULL;
   const char *osname = deployments->len ? ((MoatOsDeployment *)deployments->pdata[0])->osname : "";
-  g_autofree char *event = last_event (cli, osname);
+  g_autofree char *event = NULL;
+  g_autofree char *failed = NULL;
+  read_events (cli, osname, &event, &failed);
   if (print)
     {
       printf ("OS deployments (%s), first boots next:\n", cli->sysroot);
@@ -125,6 +150,14 @@ moat_cli_os_status (MoatCli *cli, gboolean print, GError **error)
         print_deployment (deployments->pdata[i]);
       if (event != NULL)
         printf ("last update event: %s\n", event);
+      if (failed != NULL)
+        {
+          g_autoptr (MoatJsonValue) parsed = moat_jv_parse (failed, strlen (failed), NULL);
+          printf ("last failed update (%s): commit %.12s, %s\n",
+                  moat_jv_member_string (parsed, "time", "?"),
+                  moat_jv_member_string (parsed, "from", "?"),
+                  moat_jv_member_string (parsed, "detail", "?"));
+        }
     }
   g_autoptr (MoatJson) json = moat_json_new ();
   moat_json_begin_object (json);
@@ -136,8 +169,13 @@ moat_cli_os_status (MoatCli *cli, gboolean print, GError **error)
   moat_json_end_array (json);
   /* The log's lines are JSON objects written by moat (osupdate.c). */
   moat_json_key (json, "last_event");
-  if (event != NULL && event[0] == '{')
+  if (event != NULL)
     moat_json_raw (json, event);
+  else
+    moat_json_null (json);
+  moat_json_key (json, "last_failed_update");
+  if (failed != NULL)
+    moat_json_raw (json, failed);
   else
     moat_json_null (json);
   moat_json_end_object (json);
@@ -224,4 +262,88 @@ moat_cmd_cancel (MoatCli *cli)
     return moat_cli_fail_unless (error, MOAT_ERROR_NOT_FOUND);
   printf ("the pending deployment is dropped; the running one boots next\n");
   return MOAT_EXIT_OK;
+}
+
+static void
+print_boot (const MoatOsBoot *boot, guint64 health_timeout)
+{
+  const char *what = boot->version ? boot->version : boot->deployment;
+  switch (boot->state)
+    {
+    case MOAT_OS_BOOT_UNCOUNTED:
+      printf ("this boot: not counted (no /boot/grub/grubenv: no automatic rollback)\n");
+      break;
+    case MOAT_OS_BOOT_NORMAL:
+      if (boot->deployment != NULL)
+        printf ("this boot: normal; %s waits on trial (attempt %u of %u next)\n", what,
+                boot->attempt, boot->attempts);
+      else
+        printf ("this boot: normal (no deployment on trial)\n");
+      break;
+    case MOAT_OS_BOOT_TRIAL:
+      printf ("this boot: trial of %s, attempt %u of %u; it is good once every Required sandbox "
+              "is healthy, within %" G_GUINT64_FORMAT " s\n",
+              what, boot->attempt, boot->attempts, health_timeout);
+      break;
+    case MOAT_OS_BOOT_ROLLED_BACK:
+      printf ("this boot: rolled back: %s failed and was dropped: %s\n", what, boot->reason);
+      break;
+    }
+}
+
+static void
+write_boot (MoatJson *json, const MoatOsBoot *boot, guint64 health_timeout)
+{
+  moat_json_begin_object (json);
+  moat_json_kv_string (json, "state", moat_os_boot_state_name (boot->state));
+  moat_json_kv_string (json, "deployment", boot->deployment);
+  moat_json_kv_string (json, "commit", boot->checksum);
+  moat_json_kv_string (json, "version", boot->version);
+  moat_json_kv_int (json, "attempt", boot->attempt);
+  moat_json_kv_int (json, "attempts", boot->attempts);
+  moat_json_kv_int (json, "health_timeout", (gint64)health_timeout);
+  moat_json_kv_string (json, "reason", boot->reason);
+  moat_json_end_object (json);
+}
+
+/* moat boot-check [good | failed REASON]: moatd runs it at startup and again with its
+ * verdict on a trial boot (runtime/moatd/boot.c). */
+int
+moat_cmd_boot_check (MoatCli *cli)
+{
+  MoatOsContext ctx = context_of (cli);
+  guint64 health_timeout = update_setting (cli, "HealthTimeout", 10, 3600, DEFAULT_HEALTH_TIMEOUT);
+  const char *verdict = cli->args[0];
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MoatOsBoot) boot = NULL;
+  if (verdict == NULL)
+    boot = moat_os_boot_check (&ctx, &error);
+  else if (strcmp (verdict, "good") == 0 && cli->args[1] == NULL)
+    boot = moat_os_boot_verdict (&ctx, TRUE, NULL, &error);
+  else if (strcmp (verdict, "failed") == 0 && cli->args[1] != NULL)
+    boot = moat_os_boot_verdict (&ctx, FALSE, cli->args[1], &error);
+  else
+    {
+      fprintf (stderr, "moat boot-check: expected nothing, 'good', or 'failed REASON'\n");
+      return MOAT_EXIT_USAGE;
+    }
+  if (boot == NULL)
+    return moat_cli_fail_unless (error, MOAT_ERROR_NOT_FOUND);
+  if (cli->json)
+    {
+      g_autoptr (MoatJson) json = moat_json_new ();
+      write_boot (json, boot, health_timeout);
+      g_autofree char *text = moat_json_steal (g_steal_pointer (&json));
+      moat_cli_print_json (text);
+    }
+  else if (verdict == NULL)
+    print_boot (boot, health_timeout);
+  else if (cli->args[1] == NULL)
+    printf ("%s is good on attempt %u of %u; counting stops\n",
+            boot->version ? boot->version : boot->deployment, boot->attempt, boot->attempts);
+  else
+    printf ("attempt %u of %u at %s failed: %s%s\n", boot->attempt, boot->attempts,
+            boot->version ? boot->version : boot->deployment, cli->args[1],
+            boot->attempt >= boot->attempts ? "; the next boot falls back" : "");
+  return verdict != NULL && cli->args[1] != NULL ? reboot_if_asked (cli) : MOAT_EXIT_OK;
 }

@@ -21,6 +21,7 @@ enum
   FLAG_CHECK = 1 << 9,     /* takes --check */
   FLAG_REBOOT = 1 << 10,   /* takes --reboot */
   FLAG_CONFIG = 1 << 11,   /* reads moat.conf: takes --config */
+  FLAG_BOOTED = 1 << 12,   /* takes --booted */
 };
 
 typedef struct
@@ -44,6 +45,9 @@ static const Verb verbs[] = {
   { "rollback", 0, 0, FLAG_JSON | FLAG_OS | FLAG_KEYS | FLAG_REBOOT, moat_cmd_rollback, "",
     "make the previous deployment the default (or the running one, over a pending one)" },
   { "cancel", 0, 0, FLAG_OS | FLAG_KEYS, moat_cmd_cancel, "", "drop the pending deployment" },
+  { "boot-check", 0, 2, FLAG_JSON | FLAG_OS | FLAG_KEYS | FLAG_CONFIG | FLAG_REBOOT | FLAG_BOOTED,
+    moat_cmd_boot_check, "[good | failed REASON]",
+    "what this boot is (a trial of a new deployment?); moatd's verdict on a trial boot" },
   { "list", 0, 0, FLAG_JSON, moat_cmd_list, "", "installed sandboxes, their state and health" },
   { "start", 1, 1, FLAG_JSON, moat_cmd_start, "NAME", "start a sandbox and wait until it runs" },
   { "stop", 1, 1, FLAG_JSON, moat_cmd_stop, "NAME",
@@ -80,7 +84,10 @@ usage (FILE *out)
                 "                       /etc/moat/keys/os.d for the OS]\n"
                 "  --sysroot DIR        the OSTree sysroot the OS verbs act on [/]\n"
                 "  --check              upgrade: only say whether one is available (77: none)\n"
-                "  --reboot             upgrade, deploy, rollback: reboot into it\n"
+                "  --reboot             upgrade, deploy, rollback: reboot into it;\n"
+                "                       boot-check failed: reboot for the next attempt\n"
+                "  --booted ID          boot-check on an offline --sysroot: act as if deployment\n"
+                "                       ID (CHECKSUM.SERIAL) were booted\n"
                 "  --config FILE        settings [/etc/moat/moat.conf]\n"
                 "  --remote URL         bundle repo for install NAME [moat.conf: Remote=]\n"
                 "  --allow-downgrade    install, deploy: accept an older version than runs\n"
@@ -106,9 +113,11 @@ verb_usage (FILE *out, const Verb *verb)
            : verb->flags & FLAG_DOWNGRADE ? " [--allow-downgrade]"
            : verb->flags & FLAG_REBOOT    ? " [--reboot]"
                                           : "",
-           verb->flags & FLAG_REMOTE  ? " [--remote URL] [--config FILE]"
-           : verb->flags & FLAG_PURGE ? " [--purge]"
-                                      : "",
+           verb->flags & FLAG_REMOTE   ? " [--remote URL] [--config FILE]"
+           : verb->flags & FLAG_PURGE  ? " [--purge]"
+           : verb->flags & FLAG_BOOTED ? " [--booted CHECKSUM.SERIAL] [--config FILE]"
+           : verb->flags & FLAG_CONFIG ? " [--config FILE]"
+                                       : "",
            verb->args_help, verb->summary);
 }
 
@@ -182,6 +191,8 @@ main (int argc, char **argv)
         cli.keys_dir = value, cli.keys_dir_given = TRUE, used |= FLAG_KEYS;
       else if ((value = option_value (argc, argv, &i, "--sysroot")) != NULL)
         cli.sysroot = value, cli.sysroot_given = TRUE, used |= FLAG_OS;
+      else if ((value = option_value (argc, argv, &i, "--booted")) != NULL)
+        cli.booted = value, used |= FLAG_BOOTED;
       else if (strcmp (argv[i], "--check") == 0)
         cli.check = TRUE, used |= FLAG_CHECK;
       else if (strcmp (argv[i], "--reboot") == 0)

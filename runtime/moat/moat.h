@@ -20,6 +20,7 @@ typedef struct
   const char *config;    /* [/etc/moat/moat.conf] */
   const char *remote;    /* --remote URL, over moat.conf's */
   const char *sysroot;   /* the OSTree sysroot [/] */
+  const char *booted;    /* --booted: the deployment to treat as booted in an offline sysroot */
   gboolean sysroot_given;
   gboolean keys_dir_given;
   gboolean check;
@@ -64,6 +65,7 @@ int moat_cmd_upgrade (MoatCli *cli);
 int moat_cmd_deploy (MoatCli *cli);
 int moat_cmd_rollback (MoatCli *cli);
 int moat_cmd_cancel (MoatCli *cli);
+int moat_cmd_boot_check (MoatCli *cli);
 int moat_cmd_install (MoatCli *cli);
 int moat_cmd_remove (MoatCli *cli);
 int moat_cmd_bundle_rollback (MoatCli *cli);

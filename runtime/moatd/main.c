@@ -12,6 +12,7 @@
 #include <glib-unix.h>
 #include <linux/magic.h>
 
+#include "boot.h"
 #include "moat-error.h"
 #include "remote.h"
 #include "sd.h"
@@ -86,18 +87,25 @@ pick_cgroup_manager (gboolean booted)
   return "disabled";
 }
 
+/* PROGRAM beside moatd (a build tree), else INSTALLED. */
 static char *
-default_init_path (void)
+default_path (const char *program, const char *installed)
 {
   g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
   if (self != NULL)
     {
       g_autofree char *dir = g_path_get_dirname (self);
-      g_autofree char *beside = g_build_filename (dir, "moat-init", NULL);
+      g_autofree char *beside = g_build_filename (dir, program, NULL);
       if (g_file_test (beside, G_FILE_TEST_IS_EXECUTABLE))
         return g_steal_pointer (&beside);
     }
-  return g_strdup ("/usr/libexec/moat/moat-init");
+  return g_strdup (installed);
+}
+
+static void
+on_boot_log (int priority, const char *message, gpointer user_data)
+{
+  on_event (NULL, priority, message, user_data);
 }
 
 int
@@ -109,6 +117,8 @@ main (int argc, char **argv)
   g_autofree char *log_dir = NULL;
   g_autofree char *init_path = NULL;
   g_autofree char *cgroup_manager = NULL;
+  g_autofree char *moat_path = NULL;
+  gboolean no_boot_check = FALSE;
   int restart_delay_ms = 1000;
   int restart_max_ms = 60000;
   gboolean no_start = FALSE;
@@ -129,6 +139,11 @@ main (int argc, char **argv)
     { "restart-max-ms", 0, 0, G_OPTION_ARG_INT, &restart_max_ms, "Longest restart delay [60000]",
       "MS" },
     { "no-start", 0, 0, G_OPTION_ARG_NONE, &no_start, "Do not start sandboxes at startup", NULL },
+    { "moat", 0, 0, G_OPTION_ARG_FILENAME, &moat_path,
+      "The moat CLI, for boot checks [beside moatd, else /usr/bin/moat]", "PATH" },
+    { "no-boot-check", 0, 0, G_OPTION_ARG_NONE, &no_boot_check,
+      "Never act on a trial boot of a new OS deployment (checked only on a booted OSTree system)",
+      NULL },
     { "no-journal", 0, 0, G_OPTION_ARG_NONE, &no_journal,
       "Log to stderr and LOG_DIR even when journald runs", NULL },
     { NULL },
@@ -176,7 +191,9 @@ main (int argc, char **argv)
     .journal = !no_journal && access ("/run/systemd/journal/stdout", W_OK) == 0,
   };
   if (init_path == NULL)
-    init_path = default_init_path ();
+    init_path = default_path ("moat-init", "/usr/libexec/moat/moat-init");
+  if (moat_path == NULL)
+    moat_path = default_path ("moat", "/usr/bin/moat");
   MoatSupervisorConfig config = {
     .state_dir = state_dir,
     .run_dir = run_dir,
@@ -224,6 +241,10 @@ main (int argc, char **argv)
     on_event (NULL, LOG_ERR, remote_error->message, &daemon);
   if (!no_start)
     moat_supervisor_start_all (supervisor);
+  /* Only a booted OSTree system has boots to judge. */
+  g_autoptr (BootGate) gate = NULL;
+  if (!no_boot_check && access ("/run/ostree-booted", F_OK) == 0)
+    gate = boot_gate_start (moat_path, supervisor, on_boot_log, &daemon);
   moat_sd_notify ("READY=1", NULL);
   on_watchdog (&daemon);
   g_main_loop_run (daemon.loop);

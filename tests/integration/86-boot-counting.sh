@@ -1,0 +1,181 @@
+#!/bin/bash
+# Boot counting and automatic rollback on a sysroot in a folder (moat boot-check --sysroot,
+# with --booted standing in for the deployment the bootloader chose): an upgrade puts the new
+# deployment on trial in /boot/grub/grubenv (read back with GRUB's own grub-editenv); a good
+# boot stops the count; failed boots are recorded; after the last attempt the fallback boot
+# drops the failed deployment, says why, and `moat status` reports it. GRUB's side (counting
+# down, falling back) is simulated with grub-editenv here and runs for real in tests/vm/50.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+SIGN=${MOAT_SIGN:-$BUILD/moat-sign}
+REF=os/x86_64/stable
+BOUND="--add-metadata=ostree.ref-binding=['$REF']"
+EVENTS=root/ostree/deploy/moat/var/lib/moat/events.log
+GRUBENV=root/boot/grub/grubenv
+T=$(($(date +%s) - 3600))
+cd "$TESTDIR"
+trap 'chattr -R -i "$TESTDIR/root" 2>/dev/null || true; cleanup' EXIT
+
+os() { moat "$1" --sysroot root --keys-dir keys "${@:2}"; }
+exits() {
+  local want=$1 rc=0
+  shift
+  "$@" >/dev/null 2>&1 || rc=$?
+  test "$rc" = "$want"
+}
+# publish VERSION: a new signed head of $REF on the served repo, dated by VERSION's major
+# number; prints the commit.
+publish() {
+  echo "$1" >tree/usr/lib/moat-build
+  local c
+  c=$(ostree --repo=pub commit -b "$REF" --tree=dir=tree --timestamp="@$((T + ${1%%.*} * 10))" \
+    --add-metadata-string=version="$1" "$BOUND")
+  "$SIGN" commit pub os.key "$c" >/dev/null
+  "$SIGN" summary pub os.key 30 >/dev/null
+  echo "$c"
+}
+# env_get NAME: a variable of the GRUB environment, as GRUB's grub-editenv reads it.
+env_get() { grub-editenv "$GRUBENV" list | sed -n "s/^$1=//p"; }
+# grub_counts: what os/grub/grub.cfg does at each boot of a deployment on trial.
+grub_counts() { grub-editenv "$GRUBENV" set moat_boots_left=$(($(env_get moat_boots_left) - 1)); }
+boot_json() { os boot-check --json "$@" 2>/dev/null; }
+jget() { /usr/bin/python3 -c 'import json, sys; v = json.load(sys.stdin).get(sys.argv[1]); print("" if v is None else v)' "$1"; }
+ids() { os status --json | /usr/bin/python3 -c 'import json, sys
+for d in json.load(sys.stdin)["os"]["deployments"]: print(d["id"])'; }
+default_commit() { os status --json | /usr/bin/python3 -c 'import json, sys
+print(json.load(sys.stdin)["os"]["deployments"][0]["commit"])'; }
+
+# --- a served repo and a sysroot with v1 deployed ----------------------------------------------
+mkdir -p tree/usr/lib/modules/6.1.0 tree/usr/etc keys root
+echo kernel >tree/usr/lib/modules/6.1.0/vmlinuz
+echo initrd >tree/usr/lib/modules/6.1.0/initramfs.img
+printf 'ID=moat\n' >tree/usr/lib/os-release
+"$SIGN" keygen os.key keys/os.pub >/dev/null
+ostree --repo=pub init --mode=archive
+c1=$(publish 1.0)
+ostree admin init-fs root >/dev/null
+ostree admin --sysroot=root os-init moat >/dev/null
+ostree --repo=root/ostree/repo remote add --no-gpg-verify moat "file://$TESTDIR/pub"
+ostree --repo=root/ostree/repo pull moat "$REF" >/dev/null
+ostree admin --sysroot=root deploy --os=moat "moat:$REF" >/dev/null 2>&1
+v1=$(ids | head -n 1)
+
+check "GRUB's fixed config parses (grub-script-check)" grub-script-check "$BUILD/../os/grub/grub.cfg"
+
+# --- no counter: nothing is counted, and an upgrade still works ---------------------------------
+check "without /boot/grub/grubenv the boot is uncounted" \
+  test "$(boot_json | jget state)" = uncounted
+c2=$(publish 2.0)
+check "an upgrade without a counter deploys" exits 0 os upgrade
+check "... and puts nothing on trial" test "$(boot_json | jget state)" = uncounted
+exits 0 os rollback || true
+exits 0 os cancel || true
+
+# --- 1. an upgrade puts the new deployment on trial; a good boot ends it ----------------------
+mkdir -p root/boot/grub
+grub-editenv "$GRUBENV" create
+grub-editenv "$GRUBENV" set keep_me=yes
+check "with an empty counter the boot is normal" test "$(boot_json | jget state)" = normal
+c3=$(publish 3.0)
+check "upgrade deploys v3" exits 0 os upgrade
+v3=$(ids | head -n 1)
+check "v3 is on trial in the GRUB environment (grub-editenv reads moat_trial=$v3)" \
+  test "$(env_get moat_trial)" = "$v3"
+check "... with BootAttempts (default 3) boots" \
+  test "$(env_get moat_boots_left)/$(env_get moat_boot_attempts)" = 3/3
+check "... and GRUB's other variables kept" test "$(env_get keep_me)" = yes
+check "the GRUB environment is still 1024 bytes" test "$(stat -c %s "$GRUBENV")" = 1024
+grub_counts
+json=$(boot_json)
+check "the first boot of v3 is a trial, attempt 1 of 3" \
+  test "$(jget state <<<"$json") $(jget attempt <<<"$json") $(jget attempts <<<"$json")" = "trial 1 3"
+check "... naming v3 and its version" \
+  test "$(jget deployment <<<"$json") $(jget version <<<"$json")" = "$v3 3.0"
+check "... with the default health timeout (300 s)" test "$(jget health_timeout <<<"$json")" = 300
+printf '[Update]\nHealthTimeout=45\n' >timeout.conf
+check "HealthTimeout comes from moat.conf" \
+  test "$(boot_json --config timeout.conf | jget health_timeout)" = 45
+check "boot-check good ends the trial" exits 0 os boot-check good
+check "... moat_trial and the count are gone" test -z "$(env_get moat_trial)$(env_get moat_boots_left)"
+check "... keep_me is still there" test "$(env_get keep_me)" = yes
+check "... the events log says v3 is good on attempt 1 of 3" \
+  grep -q "\"event\":\"boot-good\".*\"to\":\"$c3\".*attempt 1 of 3" "$EVENTS"
+check "boot-check good on a boot that is no trial exits 77" exits 77 os boot-check good
+check "boot-check failed with no reason is a usage error (2)" exits 2 os boot-check failed
+check "boot-check with a word it does not know is a usage error (2)" exits 2 os boot-check maybe
+
+# --- 2. a deployment that never comes up healthy is dropped after its attempts ------------------
+printf '[Update]\nBootAttempts=2\n' >two.conf
+c4=$(publish 4.0)
+check "upgrade to v4 with BootAttempts=2" exits 0 os upgrade --config two.conf
+v4=$(ids | head -n 1)
+check "v4 is on trial for 2 boots" test "$(env_get moat_trial) $(env_get moat_boots_left)" = "$v4 2"
+grub_counts
+check "attempt 1 fails (moatd's verdict)" \
+  exits 0 os boot-check failed "not healthy within 45 s: mqtt is restarting"
+grub_counts
+check "attempt 2 is the last" test "$(boot_json | jget attempt)" = 2
+check "attempt 2 fails too" exits 0 os boot-check failed "not healthy within 45 s: mqtt is failed"
+check "both failures are in the events log" \
+  test "$(grep -c "\"event\":\"boot-failed\",\"from\":null,\"to\":\"$c4\"" "$EVENTS")" = 2
+# GRUB, with none left, boots ostree-1: the deployment after v4, i.e. v3.
+check "GRUB has no attempts left" test "$(env_get moat_boots_left)" = 0
+check "v3 follows v4 (GRUB's ostree-1)" test "$(ids | sed -n 2p)" = "$v3"
+json=$(boot_json --booted "$v3")
+check "the fallback boot into v3 reports a rollback" test "$(jget state <<<"$json")" = rolled-back
+check "... of v4" test "$(jget deployment <<<"$json") $(jget version <<<"$json")" = "$v4 4.0"
+check "... with moatd's last reason" \
+  test "$(jget reason <<<"$json")" = "attempt 2 of 2: not healthy within 45 s: mqtt is failed"
+check "v4 is no longer deployed; v3 is the default" \
+  test "$(ids | grep -c "$c4")/$(default_commit)" = "0/$c3"
+check "the counter is reset" test -z "$(env_get moat_trial)$(env_get moat_boots_left)"
+check "the events log records the automatic rollback" \
+  grep -q "\"event\":\"rollback\",\"from\":\"$c4\",\"to\":\"$c3\",\"detail\":\"automatic: 4.0 failed" "$EVENTS"
+out=$(os status)
+check "moat status tells the user which version failed and why" \
+  grep -q "last failed update.*automatic: 4.0 failed: attempt 2 of 2: not healthy within 45 s" <<<"$out"
+check "moat status --json has last_failed_update" \
+  test "$(os status --json | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["os"]["last_failed_update"]["from"])')" = "$c4"
+check "the next boot check is normal" test "$(boot_json --booted "$v3" | jget state)" = normal
+# It is still the newest commit: offered again, for whoever fixed what broke it.
+check "the failed v4 is still offered by upgrade --check" exits 0 os upgrade --check
+
+# --- 3. a deployment that never reaches moatd (kernel or init) falls back the same way -----------
+check "upgrade to v4 again" exits 0 os upgrade --config two.conf
+v4b=$(ids | head -n 1)
+grub_counts
+grub_counts
+json=$(boot_json --booted "$v3")
+check "a fallback with no verdict from moatd is a rollback too" \
+  test "$(jget state <<<"$json") $(jget deployment <<<"$json")" = "rolled-back $v4b"
+check "... whose reason says it never reached moatd" \
+  grep -q "never came up far enough to start moatd in 2 boots" <<<"$(jget reason <<<"$json")"
+check "... and v3 is the default again" test "$(default_commit)" = "$c3"
+
+# --- 4. by hand, and after power cuts ----------------------------------------------------------
+check "upgrade to v4 once more" exits 0 os upgrade
+check "moat rollback (by hand) ends the trial" exits 0 os rollback
+check "... nothing is on trial" test -z "$(env_get moat_trial)"
+exits 0 os cancel || true
+check "upgrade to v4 for the cancel case" exits 0 os upgrade
+grub-editenv "$GRUBENV" set moat_trial=0000.0
+check "a trial naming a deployment that does not exist (a power cut mid-deploy) is dropped" \
+  test "$(boot_json | jget state)" = normal
+check "... and the counter reset" test -z "$(env_get moat_trial)"
+check "--booted naming no deployment is refused" exits 77 os boot-check --booted 1234.0
+
+# --- 5. a damaged counter stops an upgrade before anything changes -------------------------------
+exits 0 os rollback || true
+exits 0 os cancel || true
+before=$(ostree admin --sysroot=root status)
+printf 'not a grub environment' >"$GRUBENV"
+c5=$(publish 5.0)
+rc=0
+out=$(os upgrade 2>&1) || rc=$?
+check "an upgrade with a damaged GRUB environment is refused (exit $rc)" test "$rc" = 1
+check "... saying why" grep -q "boot counter is unreadable" <<<"$out"
+check "... and nothing was deployed" test "$(ostree admin --sysroot=root status)" = "$before"
+: "$c1" "$c2" "$c5" "$v1"
+
+echo "1..$n"
