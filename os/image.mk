@@ -55,7 +55,7 @@ $(OS_DIR)/os.stamp: $(OS_DIR)/base.stamp $(BUILD)/moatd $(BUILD)/moat $(BUILD)/m
 
 $(IMAGE).qcow2: $(OS_DIR)/os.stamp os/mkimage-x86_64 os/image/x86_64.sfdisk
 	@mkdir -p $(IMAGE_DIR)
-	MOAT_OS_REMOTE=$(OS_REMOTE) os/mkimage-x86_64 $(OS_BUILD_REPO) $(OS_REF) $(IMAGE)
+	os/mkimage-x86_64 $(OS_BUILD_REPO) $(OS_REF) $(IMAGE)
 
 check-vm: image
 	tests/vm/run $(IMAGE).qcow2
