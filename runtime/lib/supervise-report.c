@@ -200,11 +200,15 @@ moat_supervisor_status_json (MoatSupervisor *supervisor, const char *name, GErro
   return moat_json_steal (g_steal_pointer (&json));
 }
 
-/* A Required= sandbox that is not running, or whose health check does not pass. */
+/* A Required= sandbox that is not running, or whose health check does not pass. One whose
+ * manifest could not be read at all counts too: nothing says it is not required, and an OS
+ * update that breaks reading manifests must not pass a trial boot. */
 static gboolean
 required_unhealthy (const Sandbox *sandbox)
 {
-  return sandbox->manifest && sandbox->manifest->required
+  if (sandbox->manifest == NULL)
+    return sandbox->state == STATE_FAILED;
+  return sandbox->manifest->required
          && (sandbox->state != STATE_RUNNING
              || (sandbox->health != HEALTH_HEALTHY && sandbox->health != HEALTH_NONE));
 }

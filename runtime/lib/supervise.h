@@ -73,7 +73,8 @@ char *moat_supervisor_list_json (MoatSupervisor *supervisor);
 /* One sandbox's full status: confinement, limits, health, restarts. */
 char *moat_supervisor_status_json (MoatSupervisor *supervisor, const char *name, GError **error);
 
-/* How many sandboxes are running, and how many are Required= and not healthy. */
+/* How many sandboxes are running, and how many are Required= and not healthy (or failed with a
+ * manifest that could not be read). */
 void moat_supervisor_counts (MoatSupervisor *supervisor, guint *ret_running,
                              guint *ret_required_unhealthy);
 

@@ -119,6 +119,7 @@ main (int argc, char **argv)
   g_autofree char *cgroup_manager = NULL;
   g_autofree char *moat_path = NULL;
   gboolean no_boot_check = FALSE;
+  gboolean boot_check = FALSE;
   int restart_delay_ms = 1000;
   int restart_max_ms = 60000;
   gboolean no_start = FALSE;
@@ -142,8 +143,9 @@ main (int argc, char **argv)
     { "moat", 0, 0, G_OPTION_ARG_FILENAME, &moat_path,
       "The moat CLI, for boot checks [beside moatd, else /usr/bin/moat]", "PATH" },
     { "no-boot-check", 0, 0, G_OPTION_ARG_NONE, &no_boot_check,
-      "Never act on a trial boot of a new OS deployment (checked only on a booted OSTree system)",
-      NULL },
+      "Never act on a trial boot of a new OS deployment", NULL },
+    { "boot-check", 0, 0, G_OPTION_ARG_NONE, &boot_check,
+      "Ask MOAT boot-check even when this is no booted OSTree system [only on one]", NULL },
     { "no-journal", 0, 0, G_OPTION_ARG_NONE, &no_journal,
       "Log to stderr and LOG_DIR even when journald runs", NULL },
     { NULL },
@@ -243,7 +245,7 @@ main (int argc, char **argv)
     moat_supervisor_start_all (supervisor);
   /* Only a booted OSTree system has boots to judge. */
   g_autoptr (BootGate) gate = NULL;
-  if (!no_boot_check && access ("/run/ostree-booted", F_OK) == 0)
+  if (!no_boot_check && (boot_check || access ("/run/ostree-booted", F_OK) == 0))
     gate = boot_gate_start (moat_path, supervisor, on_boot_log, &daemon);
   moat_sd_notify ("READY=1", NULL);
   on_watchdog (&daemon);
