@@ -114,12 +114,14 @@ check "no systemd-analyze: it says it could not check" warned 'cannot check'
 # service is verified with ExecStart= naming the moat just built, and the layer check below
 # asserts /usr/bin/moat is in the image.
 mkdir -p "$TESTDIR/units"
-cp "$units/moat-upgrade.timer" "$TESTDIR/units/"
-sed "s|^ExecStart=/usr/bin/moat |ExecStart=$MOAT |" "$units/moat-upgrade.service" \
-  >"$TESTDIR/units/moat-upgrade.service"
+cp "$units/moat-upgrade.timer" "$units/moat-boot-deadline.timer" "$TESTDIR/units/"
+for unit in moat-upgrade.service moat-boot-deadline.service; do
+  sed "s|^ExecStart=/usr/bin/moat |ExecStart=$MOAT |" "$units/$unit" >"$TESTDIR/units/$unit"
+done
 verify() {
   SYSTEMD_UNIT_PATH="$gen/normal:$TESTDIR/units:" \
     systemd-analyze --man=no verify moat-upgrade.service moat-upgrade.timer \
+    moat-boot-deadline.service moat-boot-deadline.timer \
     >"$TESTDIR/verify.out" 2>&1
 }
 refused_by_verify() { ! verify && grep -q "$1" "$TESTDIR/verify.out"; }
@@ -155,6 +157,9 @@ if MOAT_OS_PUBKEY=$TESTDIR/os.pub "$repo/tree/layer" x86_64 "$BUILD" "$TESTDIR/l
   check "the timer is enabled in the default /etc (timers.target.wants)" \
     test "$(readlink "$layer/usr/etc/systemd/system/timers.target.wants/moat-upgrade.timer")" \
     = /usr/lib/systemd/system/moat-upgrade.timer
+  check "the boot deadline's timer is enabled too" \
+    test "$(readlink "$layer/usr/etc/systemd/system/timers.target.wants/moat-boot-deadline.timer")" \
+    = /usr/lib/systemd/system/moat-boot-deadline.timer
   check "the image has both units" \
     test -f "$layer/usr/lib/systemd/system/moat-upgrade.timer" \
     -a -f "$layer/usr/lib/systemd/system/moat-upgrade.service"
