@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 SIGN=${MOAT_SIGN:-$BUILD/moat-sign}
+FORGE=$(cd "$(dirname "$0")" && pwd)/forge-os
 REF=os/x86_64/stable
 BOUND="--add-metadata=ostree.ref-binding=['$REF']"
 DEPLOY=root/ostree/deploy/moat/deploy
@@ -35,40 +36,8 @@ sign() {
   resign
 }
 
-# What moat-sign will not write, written with libostree and PyNaCl:
-#   forge short CHECKSUM: the commit's only signature is 63 bytes long;
-#   forge summary SECRET: summary.sig over the served summary as it is, by SECRET's key;
-#   forge summary -: summary.sig without any ed25519 signature.
-forge() {
-  /usr/bin/python3 - "$@" <<'PY'
-import base64
-import sys
-
-import gi
-import nacl.signing
-gi.require_version("OSTree", "1.0")
-from gi.repository import GLib, Gio, OSTree
-
-how, arg = sys.argv[1:3]
-if how == "short":
-    repo = OSTree.Repo.new(Gio.File.new_for_path("pub"))
-    repo.open(None)
-    meta = GLib.Variant("a{sv}", {"ostree.sign.ed25519": GLib.Variant("aay", [bytes(63)])})
-    repo.write_commit_detached_metadata(arg, meta, None)
-elif arg == "-":
-    with open("pub/summary.sig", "wb") as f:
-        f.write(GLib.Variant("a{sv}", {}).get_data_as_bytes().get_data())
-else:
-    # A secret key file is base64 of libsodium's 64 bytes: the seed, then the public key.
-    with open(arg) as f:
-        seed = base64.b64decode(f.read().strip())[:32]
-    with open("pub/summary", "rb") as f:
-        signature = nacl.signing.SigningKey(seed).sign(f.read()).signature
-    sigs = GLib.Variant("a{sv}", {"ostree.sign.ed25519": GLib.Variant("aay", [signature])})
-    with open("pub/summary.sig", "wb") as f:
-        f.write(sigs.get_data_as_bytes().get_data())
-PY
-}
+# What moat-sign will not write (a 63-byte signature, a forged summary.sig): see forge-os.
+forge() { "$FORGE" "$1" pub "$2"; }
 
 # What a refusal must leave as it was.
 fingerprint() {
