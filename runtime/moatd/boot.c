@@ -34,21 +34,34 @@ gate_log (BootGate *gate, int priority, const char *format, ...)
   gate->log (priority, message, gate->user_data);
 }
 
+/* The output of a finished `moat boot-check`, or NULL (said in the log) when it did not run
+ * to a successful end. */
+static char *
+finish (BootGate *gate, GObject *source, GAsyncResult *result)
+{
+  GSubprocess *process = G_SUBPROCESS (source);
+  g_autofree char *out = NULL;
+  g_autoptr (GError) error = NULL;
+  if (!g_subprocess_communicate_utf8_finish (process, result, &out, NULL, &error))
+    {
+      /* Cancelled: moatd is going away, and GATE with it. */
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        gate_log (gate, LOG_ERR, "boot check: %s", error->message);
+      return NULL;
+    }
+  if (!g_subprocess_get_successful (process))
+    {
+      gate_log (gate, LOG_ERR, "boot check: %s boot-check exited with status %d", gate->moat_path,
+                g_subprocess_get_exit_status (process));
+      return NULL;
+    }
+  return g_steal_pointer (&out);
+}
+
 static void
 on_verdict_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  BootGate *gate = user_data;
-  g_autofree char *out = NULL;
-  g_autoptr (GError) error = NULL;
-  if (!g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result, &out, NULL, &error))
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        gate_log (gate, LOG_ERR, "boot check: %s", error->message);
-      return;
-    }
-  if (!g_subprocess_get_successful (G_SUBPROCESS (source)))
-    gate_log (gate, LOG_ERR, "boot check: %s exited with status %d", gate->moat_path,
-              g_subprocess_get_exit_status (G_SUBPROCESS (source)));
+  g_autofree char *out = finish (user_data, source, result);
 }
 
 /* Run `moat boot-check ARGS...`, its output to DONE. */
@@ -105,20 +118,15 @@ static void
 on_check_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   BootGate *gate = user_data;
-  g_autofree char *out = NULL;
+  g_autofree char *out = finish (gate, source, result);
+  if (out == NULL)
+    return;
   g_autoptr (GError) error = NULL;
-  if (!g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result, &out, NULL, &error))
+  g_autoptr (MoatJsonValue) boot = moat_jv_parse (out, strlen (out), &error);
+  if (boot == NULL)
     {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        gate_log (gate, LOG_ERR, "boot check: %s", error->message);
-      return;
-    }
-  g_autoptr (MoatJsonValue) boot = out ? moat_jv_parse (out, strlen (out), &error) : NULL;
-  if (!g_subprocess_get_successful (G_SUBPROCESS (source)) || boot == NULL)
-    {
-      gate_log (gate, LOG_ERR, "boot check: %s boot-check failed (exit status %d)%s%s",
-                gate->moat_path, g_subprocess_get_exit_status (G_SUBPROCESS (source)),
-                error ? ": " : "", error ? error->message : "");
+      gate_log (gate, LOG_ERR, "boot check: %s boot-check --json: %s", gate->moat_path,
+                error->message);
       return;
     }
   const char *state = moat_jv_member_string (boot, "state", "");
