@@ -59,6 +59,7 @@ typedef struct
   OstreeDeployment *booted;  /* NULL in a folder */
   OstreeDeployment *merge;   /* the one whose /etc and origin carry over */
   OstreeDeployment *running; /* booted; in a folder the assumed one, or the default */
+  char *path;                /* the sysroot ("/" on the hub) */
   char *remote;
   char *ref;
   gboolean locked;
@@ -73,6 +74,7 @@ sysroot_close (Sysroot *s)
   g_clear_object (&s->sysroot);
   g_clear_pointer (&s->remote, g_free);
   g_clear_pointer (&s->ref, g_free);
+  g_clear_pointer (&s->path, g_free);
 }
 
 /* CHECKSUM.SERIAL, as `ostree admin status` shows a deployment. */
@@ -100,6 +102,7 @@ static gboolean
 sysroot_open (Sysroot *s, const MoatOsContext *ctx, gboolean lock, GError **error)
 {
   memset (s, 0, sizeof *s);
+  s->path = g_strdup (ctx->sysroot);
   g_autoptr (GFile) path = g_file_new_for_path (ctx->sysroot);
   s->sysroot = ostree_sysroot_new (path);
   /* On a booted system with sysroot.readonly, as `ostree admin` does: a mount namespace of our
@@ -154,6 +157,29 @@ static OstreeDeployment *
 running_deployment (Sysroot *s)
 {
   return s->running;
+}
+
+/* Make DEPLOYMENTS the boot order. libostree 2022.7 swaps /boot/loader without syncing /boot,
+ * then deletes the previous boot links on the root file system (its postclean), which it does
+ * sync: a power cut in between left a boot menu whose ostree= paths were gone, and the hub in
+ * the initramfs's emergency shell (tests/vm/60-power-cut). So the write goes without the
+ * clean-up, /boot is synced, and only then is the old boot version cleaned up. */
+static gboolean
+write_deployments (Sysroot *s, GPtrArray *deployments, GError **error)
+{
+  OstreeSysrootWriteDeploymentsOpts opts = { .do_postclean = FALSE };
+  if (!ostree_sysroot_write_deployments_with_options (s->sysroot, deployments, &opts, NULL, error))
+    return FALSE;
+  g_autofree char *boot = g_build_filename (s->path, "boot", NULL);
+  int fd = open (boot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return moat_error_errno (error, errno, "open", boot);
+  int rc = syncfs (fd);
+  int errsv = errno;
+  close (fd);
+  if (rc < 0)
+    return moat_error_errno (error, errsv, "syncfs", boot);
+  return ostree_sysroot_cleanup (s->sysroot, NULL, error);
 }
 
 /* --- events --------------------------------------------------------------------------- */
@@ -574,9 +600,20 @@ deploy_candidate (const MoatOsContext *ctx, Sysroot *s, MoatOsDeployment *candid
    * deployment that does not exist, which the next boot check drops. */
   if (!counter_set (ctx, deployment, error))
     return FALSE;
-  if (!ostree_sysroot_simple_write_deployment (s->sysroot, osname, deployment, s->merge,
-                                               OSTREE_SYSROOT_SIMPLE_WRITE_DEPLOYMENT_FLAGS_NONE,
-                                               NULL, error))
+  /* As ostree_sysroot_simple_write_deployment () orders them: the new one first, then the
+   * running (booted) one and the one whose /etc was merged; older ones go. */
+  g_autoptr (GPtrArray) deployments = ostree_sysroot_get_deployments (s->sysroot);
+  g_autoptr (GPtrArray) order = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (order, g_object_ref (deployment));
+  for (guint i = 0; i < deployments->len; i++)
+    {
+      OstreeDeployment *d = deployments->pdata[i];
+      if ((s->booted != NULL && ostree_deployment_equal (d, s->booted))
+          || ostree_deployment_equal (d, s->merge)
+          || strcmp (ostree_deployment_get_osname (d), osname) != 0)
+        g_ptr_array_add (order, g_object_ref (d));
+    }
+  if (!write_deployments (s, order, error))
     {
       counter_set (ctx, NULL, NULL);
       return FALSE;
@@ -644,7 +681,7 @@ move_to_front (Sysroot *s, GPtrArray *deployments, guint from, GError **error)
   for (guint i = 0; i < deployments->len; i++)
     if (i != from)
       g_ptr_array_add (order, g_object_ref (deployments->pdata[i]));
-  return ostree_sysroot_write_deployments (s->sysroot, order, NULL, error);
+  return write_deployments (s, order, error);
 }
 
 static int
@@ -713,7 +750,7 @@ moat_os_cancel (const MoatOsContext *ctx, GError **error)
           g_autofree char *dropped_copy = g_strdup (dropped);
           /* Writing reloads the sysroot: its deployment objects go with it. */
           g_autofree char *booted = g_strdup (ostree_deployment_get_csum (s.booted));
-          ok = ostree_sysroot_write_deployments (s.sysroot, keep, NULL, error);
+          ok = write_deployments (&s, keep, error);
           if (ok)
             log_event (ctx, &s, "cancel", dropped_copy, booted, NULL);
           ok = ok && counter_set (ctx, NULL, error);
@@ -785,7 +822,7 @@ drop_failed (Sysroot *s, OstreeDeployment *failed, GError **error)
   for (guint i = 0; i < deployments->len; i++)
     if (!ostree_deployment_equal (deployments->pdata[i], failed))
       g_ptr_array_add (keep, g_object_ref (deployments->pdata[i]));
-  return ostree_sysroot_write_deployments (s->sysroot, keep, NULL, error);
+  return write_deployments (s, keep, error);
 }
 
 /* What this boot is, with the trial's deployment in RET_TRIAL when there is one. */
