@@ -41,11 +41,17 @@ trap cleanup EXIT
 # shellcheck disable=SC2120 # the extra arguments are optional
 vm_start() {
   qemu-img create -q -f qcow2 -F qcow2 -b "$IMAGE" "$VMDIR/disk.qcow2"
+  vm_power_on "$@"
+}
+
+# vm_power_on [QEMU_ARG...]: boot the overlay as it is (after vm_power_cut, say).
+# shellcheck disable=SC2120 # the extra arguments are optional
+vm_power_on() {
   rm -f "$VMDIR/ch.in" "$VMDIR/ch.out"
   mkfifo "$VMDIR/ch.in" "$VMDIR/ch.out"
   VM_STARTED=$(date +%s.%N)
   qemu-system-x86_64 -accel tcg -smp 2 -m 1024 -nic none -nographic -monitor none \
-    -serial "file:$SERIAL_LOG" \
+    -chardev "file,id=console,path=$SERIAL_LOG,append=on" -serial chardev:console \
     -drive "file=$VMDIR/disk.qcow2,if=virtio,format=qcow2" \
     -chardev "pipe,id=test,path=$VMDIR/ch" -device virtio-serial-pci \
     -device virtserialport,chardev=test,name=org.moat.test-shell "$@" \
@@ -53,6 +59,15 @@ vm_start() {
   VM_PID=$!
   # Read-write opens of a FIFO never block, whether or not QEMU has opened its end yet.
   exec {TO_GUEST}<>"$VMDIR/ch.in" {FROM_GUEST}<>"$VMDIR/ch.out"
+}
+
+# vm_power_cut: pull the plug: QEMU is killed at once, and whatever the guest had not yet
+# written to its disk is lost.
+vm_power_cut() {
+  [ -n "$VM_PID" ] || return 0
+  kill -KILL "$VM_PID" 2>/dev/null || true
+  wait "$VM_PID" 2>/dev/null || true
+  VM_PID=
 }
 
 vm_kill() {
@@ -116,8 +131,13 @@ VM_BUILD=${BUILD:-$VM_REPO/build}
 case $VM_BUILD in /*) ;; *) VM_BUILD=$VM_REPO/$VM_BUILD ;; esac
 
 # quietly COMMAND...: COMMAND without its output (for check: a guest command's own output must not
-# mix with the TAP lines).
-quietly() { "$@" >/dev/null; }
+# mix with the TAP lines); when COMMAND fails, its last lines become diagnostics.
+quietly() {
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  [ "$rc" -eq 0 ] || tail -n 5 <<<"$out" | sed "s/^/# exit $rc: /"
+  return "$rc"
+}
 
 # vm_elapsed: whole seconds since vm_start (or since the last reboot began).
 vm_elapsed() { awk -v a="$(date +%s.%N)" -v b="$VM_STARTED" 'BEGIN { printf "%.0f", a - b }'; }
@@ -220,39 +240,56 @@ except Exception:
 # ostree_booted: the booted deployment (CHECKSUM.SERIAL) as `ostree admin status` shows it.
 ostree_booted() { guest 'ostree admin status' | awk '$1 == "*" && $2 == "moat" { print $3 }'; }
 
-# vm_publish_os_update SRC DEST VERSION: DEST, a copy of the published OS repo SRC (hard links:
-# OSTree never rewrites an object in place), gets a new commit VERSION of os/x86_64/stable:
-# the current commit plus one file, /usr/lib/moat/os-version (holding VERSION), signed with the
-# build's OS key (OS_KEY, as os/image.mk), with a static delta from the commit before and a
-# new signed summary, as tree/publish leaves a repo. Prints the new commit.
+# vm_publish_os_update SRC DEST VERSION [CHANGE]: DEST, a copy of the published OS repo SRC
+# (hard links: OSTree never rewrites an object in place; with SRC = DEST the repo itself),
+# gets a new commit VERSION of os/x86_64/stable: the current commit plus one file,
+# /usr/lib/moat/os-version (holding VERSION), and whatever the command CHANGE (given the
+# layer's directory) writes; signed with the build's OS key (OS_KEY, as os/image.mk), with a
+# static delta from the commit before and a new signed summary, as tree/publish leaves a repo.
+# Prints the new commit.
 vm_publish_os_update() {
-  local src=$1 dest=$2 version=$3 ref=os/x86_64/stable layer old new
+  local src=$1 dest=$2 version=$3 change=${4:-true} ref=os/x86_64/stable layer old new
   local key=${OS_KEY:-$VM_BUILD/os/keys/os.secret}
-  rm -rf "$dest"
-  cp -al "$src" "$dest" || return 1
+  if [ "$src" != "$dest" ]; then
+    rm -rf "$dest"
+    cp -al "$src" "$dest" || return 1
+  fi
   layer=$(mktemp -d "$VMDIR/layer.XXXXXX")
   # The layer's directories become the commit's: they must be the base's (root's, 0755).
   chmod 0755 "$layer"
   install -d -m 0755 "$layer/usr" "$layer/usr/lib" "$layer/usr/lib/moat"
   printf '%s\n' "$version" >"$layer/usr/lib/moat/os-version"
+  "$change" "$layer" || return 1
   old=$(ostree rev-parse --repo="$dest" "$ref") || return 1
   new=$(ostree commit --repo="$dest" --branch="$ref" --subject="Moat OS $version (x86_64)" \
     --add-metadata-string=version="$version" --bootable --tree=ref="$old" \
     --tree=dir="$layer") || return 1
-  rm -rf "$layer"
-  local dir
-  for dir in / /usr /usr/lib; do
-    [ "$(ostree ls --repo="$dest" -d "$old" "$dir")" = "$(ostree ls --repo="$dest" -d "$new" "$dir")" ] || {
+  local dir before
+  # A directory the layer shares with the tree must come through as the tree had it.
+  for dir in $(cd "$layer" && find . -type d | sed 's|^\.||; s|^$|/|'); do
+    before=$(ostree ls --repo="$dest" -d "$old" "$dir" 2>/dev/null) || continue
+    [ "$before" = "$(ostree ls --repo="$dest" -d "$new" "$dir")" ] || {
       echo "vm_publish_os_update: $dir differs between the two commits" >&2
       return 1
     }
   done
+  rm -rf "$layer"
   {
     "$VM_BUILD/moat-sign" commit "$dest" "$key" "$new" &&
       ostree static-delta generate --repo="$dest" --from="$old" --to="$new" &&
       "$VM_BUILD/moat-sign" summary "$dest" "$key" 30
   } >"$VMDIR/publish.log" 2>&1 || { cat "$VMDIR/publish.log" >&2; return 1; }
   printf '%s\n' "$new"
+}
+
+# vm_serve_updates DIR: serve DIR (an OS repo on the stick) over HTTP on the guest's own
+# loopback with the stick's static busybox httpd, and point the remote "moat" at it
+# (/etc/ostree/remotes.d/moat.conf, as an owner would). The automatic-update timer is stopped
+# first: the test drives the upgrades, and one started by the timer would race them.
+vm_serve_updates() {
+  guest "systemctl stop moat-upgrade.timer &&
+    systemd-run --quiet --unit=moat-test-httpd /mnt/stick/busybox httpd -f -p 127.0.0.1:8080 -h $1 &&
+    sed -i 's|^url=.*|url=http://127.0.0.1:8080|' /etc/ostree/remotes.d/moat.conf"
 }
 
 # vm_thermostat_sim WORK: the bundle dir of a stand-in for the thermostat integration, for a
