@@ -6,6 +6,8 @@
 # shellcheck source=tests/vm/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+# On a disk 2 GiB larger than the image, as when it is written to a bigger card.
+VM_DISK_SIZE=$(($(qemu-img info --output=json "$IMAGE" | python3 -c 'import json, sys; print(json.load(sys.stdin)["virtual-size"])') + (2 << 30)))
 vm_start
 if vm_wait_booted 600; then
   ok "boots to multi-user (systemd: $VM_STATE)"
@@ -33,6 +35,22 @@ check "/var is the stateroot's, mounted by OSTree" \
   guest 'findmnt -no SOURCE /var | grep -q "ostree/deploy/moat/var"'
 check "/boot is mounted (the moat-boot partition)" \
   guest 'findmnt -no SOURCE /boot && test -d /boot/loader/entries'
+
+disk=$(guest 'lsblk -bdno SIZE /dev/vda')
+root_part=$(guest 'lsblk -bno SIZE /dev/vda3')
+root_fs=$(guest 'findmnt -bno SIZE /sysroot')
+diag "disk $disk bytes, root partition $root_part, root file system $root_fs"
+check "moat-grow-root grew the root partition to the end of the larger disk" \
+  test "$((disk - root_part))" -lt $((300 << 20))
+check "... and its file system with it (more than 5 GiB now)" test "$root_fs" -gt $((5 << 30))
+check "/boot kept its 256 MiB" test "$(guest 'lsblk -bno SIZE /dev/vda2')" = $((256 << 20))
+check "moat-grow-root.service succeeded" test "$(guest 'systemctl is-active moat-grow-root')" = active
+check "the automatic-update timer is on (moat-upgrade.timer)" \
+  test "$(guest 'systemctl is-active moat-upgrade.timer')" = active
+check "... and so is the trial-boot deadline (moat-boot-deadline.timer)" \
+  test "$(guest 'systemctl is-active moat-boot-deadline.timer')" = active
+check "Debian's apt timers are masked" \
+  test "$(guest 'systemctl is-enabled apt-daily.timer apt-daily-upgrade.timer' | sort -u)" = masked
 
 status=$(guest 'ostree admin status')
 printf '%s\n' "$status" | sed 's/^/# /'

@@ -40,7 +40,8 @@ trap cleanup EXIT
 # disk, see vm_stick_args). Returns at once; see vm_wait_booted.
 # shellcheck disable=SC2120 # the extra arguments are optional
 vm_start() {
-  qemu-img create -q -f qcow2 -F qcow2 -b "$IMAGE" "$VMDIR/disk.qcow2"
+  # VM_DISK_SIZE (e.g. 6G): a disk larger than the image, as a bigger card would be.
+  qemu-img create -q -f qcow2 -F qcow2 -b "$IMAGE" "$VMDIR/disk.qcow2" ${VM_DISK_SIZE:+"$VM_DISK_SIZE"}
   vm_power_on "$@"
 }
 
