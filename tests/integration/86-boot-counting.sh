@@ -59,7 +59,7 @@ ostree admin --sysroot=root os-init moat >/dev/null
 ostree --repo=root/ostree/repo remote add --no-gpg-verify moat "file://$TESTDIR/pub"
 ostree --repo=root/ostree/repo pull moat "$REF" >/dev/null
 ostree admin --sysroot=root deploy --os=moat "moat:$REF" >/dev/null 2>&1
-v1=$(ids | head -n 1)
+v1=$(ids | sed -n 1p)
 
 check "GRUB's fixed config parses (grub-script-check)" grub-script-check "$BUILD/../os/grub/grub.cfg"
 
@@ -79,7 +79,7 @@ grub-editenv "$GRUBENV" set keep_me=yes
 check "with an empty counter the boot is normal" test "$(boot_json | jget state)" = normal
 c3=$(publish 3.0)
 check "upgrade deploys v3" exits 0 os upgrade
-v3=$(ids | head -n 1)
+v3=$(ids | sed -n 1p)
 check "v3 is on trial in the GRUB environment (grub-editenv reads moat_trial=$v3)" \
   test "$(env_get moat_trial)" = "$v3"
 check "... with BootAttempts (default 3) boots" \
@@ -109,7 +109,7 @@ check "boot-check with a word it does not know is a usage error (2)" exits 2 os 
 printf '[Update]\nBootAttempts=2\n' >two.conf
 c4=$(publish 4.0)
 check "upgrade to v4 with BootAttempts=2" exits 0 os upgrade --config two.conf
-v4=$(ids | head -n 1)
+v4=$(ids | sed -n 1p)
 check "v4 is on trial for 2 boots" test "$(env_get moat_trial) $(env_get moat_boots_left)" = "$v4 2"
 grub_counts
 check "attempt 1 fails (moatd's verdict)" \
@@ -143,7 +143,7 @@ check "the failed v4 is still offered by upgrade --check" exits 0 os upgrade --c
 
 # --- 3. a deployment that never reaches moatd (kernel or init) falls back the same way -----------
 check "upgrade to v4 again" exits 0 os upgrade --config two.conf
-v4b=$(ids | head -n 1)
+v4b=$(ids | sed -n 1p)
 grub_counts
 grub_counts
 json=$(boot_json --booted "$v3")

@@ -84,7 +84,7 @@ variant() {
 mb() {
   local out=$1 dir=$2
   shift 2
-  "$BUNDLE" build --repo pub --key hub.key "$@" --output "$out" "$dir" | head -n 1 | cut -d' ' -f3
+  "$BUNDLE" build --repo pub --key hub.key "$@" --output "$out" "$dir" | awk 'NR == 1 { print $3 }'
 }
 
 # commit DIR [OPTION...]: DIR committed with the stock ostree CLI into raw/, files root's,
@@ -306,7 +306,7 @@ c09=$(mb v0.9.moatb src)
 manifest demo 1.1 "$SLEEP" >src/manifest
 c11=$(mb v1.1.moatb src)
 manifest demo 1.2 "$SLEEP" >src/manifest
-c12=$("$BUNDLE" build --repo good-remote --key hub.key src | head -n 1 | cut -d' ' -f3)
+c12=$("$BUNDLE" build --repo good-remote --key hub.key src | awk 'NR == 1 { print $3 }')
 ostree init --repo=raw --mode=archive
 
 check "v1.0 installs" quiet hub_install v1.moatb
