@@ -151,7 +151,7 @@ lint:
 		--suppress=missingIncludeSystem -Iruntime/lib -D_GNU_SOURCE $(CPPCHECK_DEFS) tree \
 		sandboxes/thermostat/src
 	shellcheck -x ci/install-deps .ci/run tests/run tests/demo tests/integration/*.sh \
-		tests/integration/make-rootfs tests/bench/run tests/bench/net-run \
+		tests/integration/make-rootfs tests/bench/run tests/bench/net-run tests/bench/boot-bench \
 		sandboxes/build sandboxes/rootfs.sh sandboxes/*/build-rootfs \
 		tree/compose tree/commit tree/layer tree/publish tree/trim-modules tree/var-to-tmpfiles \
 		os/mkimage-x86_64 os/grub/moat-grub-cfg tests/vm/*.sh tests/vm/run tests/demo-vm \
