@@ -186,14 +186,19 @@ write_deployments (Sysroot *s, GPtrArray *deployments, GError **error)
 
 /* Append one JSON line to the events log under the stateroot's /var (never touched by an
  * upgrade), for `moat status` and people. Failing to log does not fail the operation. */
+char *
+moat_os_events_path (const char *sysroot, const char *osname)
+{
+  g_autofree char *var = strcmp (sysroot, "/") == 0
+                             ? g_strdup ("/var")
+                             : g_build_filename (sysroot, "ostree", "deploy", osname, "var", NULL);
+  return g_build_filename (var, "lib", "moat", "events.log", NULL);
+}
+
 static char *
 events_path (const MoatOsContext *ctx, Sysroot *s)
 {
-  const char *osname = ostree_deployment_get_osname (s->merge);
-  g_autofree char *var = s->booted != NULL ? g_strdup ("/var")
-                                           : g_build_filename (ctx->sysroot, "ostree", "deploy",
-                                                               osname, "var", NULL);
-  return g_build_filename (var, "lib", "moat", "events.log", NULL);
+  return moat_os_events_path (ctx->sysroot, ostree_deployment_get_osname (s->merge));
 }
 
 static void
@@ -258,6 +263,12 @@ counter_number (GHashTable *vars, const char *name, guint fallback)
   return (guint)value;
 }
 
+static guint
+boot_attempts (const MoatOsContext *ctx)
+{
+  return ctx->boot_attempts ? ctx->boot_attempts : MOAT_OS_DEFAULT_BOOT_ATTEMPTS;
+}
+
 /* Put DEPLOYMENT on trial (ATTEMPTS boots), or with NULL stop counting. */
 static gboolean
 counter_set (const MoatOsContext *ctx, OstreeDeployment *deployment, GError **error)
@@ -275,7 +286,7 @@ counter_set (const MoatOsContext *ctx, OstreeDeployment *deployment, GError **er
       g_hash_table_remove (vars, ATTEMPTS_VAR);
       return moat_grubenv_write (path, vars, error);
     }
-  guint attempts = ctx->boot_attempts ? ctx->boot_attempts : MOAT_OS_DEFAULT_BOOT_ATTEMPTS;
+  guint attempts = boot_attempts (ctx);
   g_hash_table_replace (vars, g_strdup (TRIAL_VAR), deployment_id (deployment));
   g_hash_table_replace (vars, g_strdup (LEFT_VAR), g_strdup_printf ("%u", attempts));
   g_hash_table_replace (vars, g_strdup (ATTEMPTS_VAR), g_strdup_printf ("%u", attempts));
@@ -622,7 +633,7 @@ deploy_candidate (const MoatOsContext *ctx, Sysroot *s, MoatOsDeployment *candid
   candidate->pending = s->booted != NULL;
   if (counter != NULL)
     progress (ctx, TRUE, "on trial: %u boots to come up healthy, or the running one comes back",
-              ctx->boot_attempts ? ctx->boot_attempts : MOAT_OS_DEFAULT_BOOT_ATTEMPTS);
+              boot_attempts (ctx));
   return TRUE;
 }
 

@@ -16,6 +16,9 @@
 #define MOAT_OS_DEFAULT_MAX_PULL (2048ULL << 20) /* bytes one pull may fetch */
 #define MOAT_OS_DEFAULT_BOOT_ATTEMPTS 3          /* boots a new deployment gets, 1..9 */
 #define MOAT_OS_MAX_BOOT_ATTEMPTS 9
+#define MOAT_OS_DEFAULT_HEALTH_TIMEOUT 300 /* seconds moatd gives a trial boot, 10..3600 */
+#define MOAT_OS_MIN_HEALTH_TIMEOUT 10
+#define MOAT_OS_MAX_HEALTH_TIMEOUT 3600
 
 typedef void (*MoatOsProgress) (const char *line, gboolean done, gpointer user_data);
 
@@ -52,6 +55,10 @@ typedef struct
 
 void moat_os_deployment_free (MoatOsDeployment *deployment);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MoatOsDeployment, moat_os_deployment_free)
+
+/* The events log of SYSROOT's stateroot OSNAME: /var/lib/moat/events.log on the hub ("/"),
+ * beneath the stateroot's var/ for a sysroot in a folder. One JSON object a line. */
+char *moat_os_events_path (const char *sysroot, const char *osname);
 
 /* Every deployment, in boot order (the first is the default). */
 GPtrArray *moat_os_status (const MoatOsContext *ctx, GError **error);

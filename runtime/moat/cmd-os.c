@@ -47,8 +47,6 @@ update_setting (MoatCli *cli, const char *key, guint64 min, guint64 max, guint64
   return value;
 }
 
-#define DEFAULT_HEALTH_TIMEOUT 300
-
 static MoatOsContext
 context_of (MoatCli *cli)
 {
@@ -109,10 +107,7 @@ print_deployment (const MoatOsDeployment *d)
 static void
 read_events (MoatCli *cli, const char *osname, char **ret_last, char **ret_failed)
 {
-  g_autofree char *path = strcmp (cli->sysroot, "/") == 0
-                              ? g_strdup ("/var/lib/moat/events.log")
-                              : g_build_filename (cli->sysroot, "ostree", "deploy", osname, "var",
-                                                  "lib", "moat", "events.log", NULL);
+  g_autofree char *path = moat_os_events_path (cli->sysroot, osname);
   g_autofree char *text = NULL;
   *ret_last = *ret_failed = NULL;
   if (!g_file_get_contents (path, &text, NULL, NULL))
@@ -312,7 +307,9 @@ int
 moat_cmd_boot_check (MoatCli *cli)
 {
   MoatOsContext ctx = context_of (cli);
-  guint64 health_timeout = update_setting (cli, "HealthTimeout", 10, 3600, DEFAULT_HEALTH_TIMEOUT);
+  guint64 health_timeout
+      = update_setting (cli, "HealthTimeout", MOAT_OS_MIN_HEALTH_TIMEOUT,
+                        MOAT_OS_MAX_HEALTH_TIMEOUT, MOAT_OS_DEFAULT_HEALTH_TIMEOUT);
   const char *verdict = cli->args[0];
   g_autoptr (GError) error = NULL;
   g_autoptr (MoatOsBoot) boot = NULL;

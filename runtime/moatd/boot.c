@@ -5,6 +5,7 @@
 #include <syslog.h>
 
 #include "jsonread.h"
+#include "osupdate.h"
 
 #define TICK_SECONDS 2
 
@@ -139,7 +140,8 @@ on_check_done (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   gate->attempt = (guint)moat_jv_member_int (boot, "attempt", 1);
   gate->attempts = (guint)moat_jv_member_int (boot, "attempts", 1);
-  gate->timeout_usec = moat_jv_member_int (boot, "health_timeout", 300) * G_USEC_PER_SEC;
+  gate->timeout_usec = moat_jv_member_int (boot, "health_timeout", MOAT_OS_DEFAULT_HEALTH_TIMEOUT)
+                       * G_USEC_PER_SEC;
   gate_log (gate, LOG_INFO,
             "boot check: this boot is attempt %u of %u at %s; it is good once every Required "
             "sandbox is healthy, within %" G_GINT64_FORMAT " s",
