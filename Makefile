@@ -107,13 +107,16 @@ check-sanitize: deps
 
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-bundle
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-bundle $(BUILD)/fuzz/corpus-bootenv
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -iquote runtime/lib \
 		$(shell $(PKG_CONFIG) --cflags $(LIB_PKGS)) -o $(BUILD)/fuzz/fuzz-manifest \
 		tests/fuzz/fuzz-manifest.c $(LIB_SRCS) $(LIB_LIBS)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -iquote runtime/lib \
 		$(shell $(PKG_CONFIG) --cflags $(LIB_PKGS)) -o $(BUILD)/fuzz/fuzz-bundle \
 		tests/fuzz/fuzz-bundle.c $(LIB_SRCS) $(LIB_LIBS)
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -iquote runtime/lib \
+		$(shell $(PKG_CONFIG) --cflags $(LIB_PKGS)) -o $(BUILD)/fuzz/fuzz-bootenv \
+		tests/fuzz/fuzz-bootenv.c $(LIB_SRCS) $(LIB_LIBS)
 	@# Each fuzzer's last lines are shown; a crash still fails the target.
 	$(BUILD)/fuzz/fuzz-manifest -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus tests/fuzz/corpus \
@@ -122,6 +125,10 @@ fuzz: deps
 	$(BUILD)/fuzz/fuzz-bundle -max_total_time=$(FUZZ_SECONDS) -max_len=20480 \
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus-bundle tests/fuzz/corpus-bundle \
 		>$(BUILD)/fuzz/bundle.log 2>&1; rc=$$?; tail -n 5 $(BUILD)/fuzz/bundle.log; exit $$rc
+	@# The boot counter's files: GRUB's block is 1024 bytes, U-Boot's at most 4096.
+	$(BUILD)/fuzz/fuzz-bootenv -max_total_time=$(FUZZ_SECONDS) -max_len=4200 \
+		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus-bootenv tests/fuzz/corpus-bootenv \
+		>$(BUILD)/fuzz/bootenv.log 2>&1; rc=$$?; tail -n 5 $(BUILD)/fuzz/bootenv.log; exit $$rc
 
 bench: deps all-tests
 	tests/bench/run $(BUILD)

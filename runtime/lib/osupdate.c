@@ -233,23 +233,49 @@ log_event (const MoatOsContext *ctx, Sysroot *s, const char *event, const char *
 #define TRIAL_VAR "moat_trial"
 #define LEFT_VAR "moat_boots_left"
 #define ATTEMPTS_VAR "moat_boot_attempts"
+#define GRUB_COUNTER "boot/grub/grubenv"
+#define UBOOT_COUNTER "boot/firmware/moat/bootenv"
+#define UBOOT_CONFIG "boot/loader/uEnv.txt" /* libostree's, for U-Boot */
 
-static char *
-grubenv_path (const MoatOsContext *ctx)
-{
-  return g_build_filename (ctx->sysroot, "boot", "grub", "grubenv", NULL);
-}
-
-/* The GRUB environment, or NULL with no error when this sysroot has no boot counter. */
+/* The boot counter's variables, or NULL with no error when this sysroot has none; where they
+ * are in RET_FORMAT and RET_PATH, for writing them back. The counter is GRUB's environment
+ * block on x86-64, or else the file the U-Boot boot script (os/uboot/boot.cmd) counts down in
+ * on arm64. A sysroot that boots with U-Boot (libostree writes it loader/uEnv.txt) but has no
+ * counter file is an error rather than uncounted: the firmware partition is most likely not
+ * mounted, and an update staged then could never roll back. */
 static GHashTable *
-counter_read (const MoatOsContext *ctx, GError **error)
+counter_read (const MoatOsContext *ctx, MoatBootEnvFormat *ret_format, char **ret_path,
+              GError **error)
 {
-  g_autofree char *path = grubenv_path (ctx);
-  g_autoptr (GError) local_error = NULL;
-  GHashTable *vars = moat_grubenv_read (path, &local_error);
-  if (vars == NULL && !g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-    g_propagate_error (error, g_steal_pointer (&local_error));
-  return vars;
+  static const struct
+  {
+    MoatBootEnvFormat format;
+    const char *path;
+  } homes[] = { { MOAT_BOOTENV_GRUB, GRUB_COUNTER }, { MOAT_BOOTENV_UBOOT, UBOOT_COUNTER } };
+  for (guint i = 0; i < G_N_ELEMENTS (homes); i++)
+    {
+      g_autofree char *path = g_build_filename (ctx->sysroot, homes[i].path, NULL);
+      g_autoptr (GError) local_error = NULL;
+      GHashTable *vars = moat_bootenv_read (homes[i].format, path, &local_error);
+      if (vars != NULL)
+        {
+          if (ret_format != NULL)
+            *ret_format = homes[i].format;
+          if (ret_path != NULL)
+            *ret_path = g_steal_pointer (&path);
+          return vars;
+        }
+      if (!g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return g_propagate_error (error, g_steal_pointer (&local_error)), NULL;
+    }
+  g_autofree char *uenv = g_build_filename (ctx->sysroot, UBOOT_CONFIG, NULL);
+  g_autofree char *uboot = g_build_filename (ctx->sysroot, UBOOT_COUNTER, NULL);
+  if (g_file_test (uenv, G_FILE_TEST_EXISTS))
+    g_set_error (error, MOAT_ERROR, MOAT_ERROR_FAILED,
+                 "%s does not exist, but this sysroot boots with U-Boot (%s): is the firmware "
+                 "partition mounted?",
+                 uboot, uenv);
+  return NULL;
 }
 
 static guint
@@ -273,10 +299,11 @@ boot_attempts (const MoatOsContext *ctx)
 static gboolean
 counter_set (const MoatOsContext *ctx, OstreeDeployment *deployment, GError **error)
 {
-  g_autoptr (GHashTable) vars = counter_read (ctx, error);
+  MoatBootEnvFormat format;
+  g_autofree char *path = NULL;
+  g_autoptr (GHashTable) vars = counter_read (ctx, &format, &path, error);
   if (vars == NULL)
     return error == NULL || *error == NULL;
-  g_autofree char *path = grubenv_path (ctx);
   if (deployment == NULL)
     {
       if (!g_hash_table_contains (vars, TRIAL_VAR))
@@ -284,13 +311,13 @@ counter_set (const MoatOsContext *ctx, OstreeDeployment *deployment, GError **er
       g_hash_table_remove (vars, TRIAL_VAR);
       g_hash_table_remove (vars, LEFT_VAR);
       g_hash_table_remove (vars, ATTEMPTS_VAR);
-      return moat_grubenv_write (path, vars, error);
+      return moat_bootenv_write (format, path, vars, error);
     }
   guint attempts = boot_attempts (ctx);
   g_hash_table_replace (vars, g_strdup (TRIAL_VAR), deployment_id (deployment));
   g_hash_table_replace (vars, g_strdup (LEFT_VAR), g_strdup_printf ("%u", attempts));
   g_hash_table_replace (vars, g_strdup (ATTEMPTS_VAR), g_strdup_printf ("%u", attempts));
-  return moat_grubenv_write (path, vars, error);
+  return moat_bootenv_write (format, path, vars, error);
 }
 
 /* --- describing commits --------------------------------------------------------------- */
@@ -598,7 +625,7 @@ deploy_candidate (const MoatOsContext *ctx, Sysroot *s, MoatOsDeployment *candid
       = ostree_sysroot_origin_new_from_refspec (s->sysroot, candidate->refspec);
   g_autoptr (OstreeDeployment) deployment = NULL;
   g_autoptr (GError) counter_error = NULL;
-  g_autoptr (GHashTable) counter = counter_read (ctx, &counter_error);
+  g_autoptr (GHashTable) counter = counter_read (ctx, NULL, NULL, &counter_error);
   if (counter_error != NULL)
     return g_propagate_prefixed_error (error, g_steal_pointer (&counter_error),
                                        "the boot counter is unreadable, so a failed boot could "
@@ -843,7 +870,7 @@ boot_state (const MoatOsContext *ctx, Sysroot *s, GHashTable **ret_counter,
 {
   g_autoptr (MoatOsBoot) boot = g_new0 (MoatOsBoot, 1);
   g_autoptr (GError) local_error = NULL;
-  g_autoptr (GHashTable) counter = counter_read (ctx, &local_error);
+  g_autoptr (GHashTable) counter = counter_read (ctx, NULL, NULL, &local_error);
   if (local_error != NULL)
     return g_propagate_error (error, g_steal_pointer (&local_error)), NULL;
   boot->state = counter == NULL ? MOAT_OS_BOOT_UNCOUNTED : MOAT_OS_BOOT_NORMAL;
@@ -858,7 +885,7 @@ boot_state (const MoatOsContext *ctx, Sysroot *s, GHashTable **ret_counter,
       boot->version = g_steal_pointer (&d->version);
       boot->attempts
           = MAX (counter_number (counter, ATTEMPTS_VAR, MOAT_OS_DEFAULT_BOOT_ATTEMPTS), 1);
-      /* GRUB counts down before it boots: a garbled count reads as used up. */
+      /* The bootloader counts down before it boots: a garbled count reads as used up. */
       guint left = MIN (counter_number (counter, LEFT_VAR, 0), boot->attempts - 1);
       boot->attempt = boot->attempts - left;
       if (ostree_deployment_equal (trial, s->running))
@@ -887,8 +914,8 @@ moat_os_boot_check (const MoatOsContext *ctx, GError **error)
         counter_set (ctx, NULL, NULL);
       else if (boot->state == MOAT_OS_BOOT_NORMAL && trial != NULL && g_strcmp0 (left, "0") == 0)
         {
-          /* GRUB fell back after the last attempt. Dropped first, the counter reset after: a
-           * power cut in between leaves a counter naming a deployment that is gone. */
+          /* The bootloader fell back after the last attempt. Dropped first, the counter reset
+           * after: a power cut in between leaves a counter naming a deployment that is gone. */
           g_autofree char *failure = last_failure (ctx, &s, boot->checksum);
           boot->reason = failure ? g_steal_pointer (&failure)
                                  : g_strdup_printf ("it never came up far enough to start moatd "

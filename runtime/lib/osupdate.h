@@ -83,10 +83,13 @@ gboolean moat_os_verify_summary (GBytes *summary, GBytes *signatures, const char
                                  gint64 now, GError **error);
 
 /* --- boot counting and automatic rollback (docs/updates.md) ------------------------------
- * A new deployment is on trial: GRUB (os/grub/grub.cfg) boots it at most BootAttempts times,
- * counting down moat_boots_left in /boot/grub/grubenv, then boots the one before it. moatd
- * calls the boot good once every Required sandbox is healthy, or records why not and reboots.
- * Without /boot/grub/grubenv there is no counting (an image without GRUB). */
+ * A new deployment is on trial: the bootloader boots it at most BootAttempts times, counting
+ * down moat_boots_left, then boots the one before it. GRUB (os/grub/grub.cfg, x86-64) keeps the
+ * count in /boot/grub/grubenv; U-Boot's boot script (os/uboot/boot.cmd, arm64) in
+ * /boot/firmware/moat/bootenv. moatd calls the boot good once every Required sandbox is
+ * healthy, or records why not and reboots. Without either file there is no counting (an image
+ * without either bootloader); with U-Boot's loader/uEnv.txt but no bootenv, an upgrade is
+ * refused rather than staged without a way back. */
 
 typedef enum
 {

@@ -266,7 +266,7 @@ print_boot (const MoatOsBoot *boot, guint64 health_timeout)
   switch (boot->state)
     {
     case MOAT_OS_BOOT_UNCOUNTED:
-      printf ("this boot: not counted (no /boot/grub/grubenv: no automatic rollback)\n");
+      printf ("this boot: not counted (no boot counter in /boot: no automatic rollback)\n");
       break;
     case MOAT_OS_BOOT_NORMAL:
       if (boot->deployment != NULL)

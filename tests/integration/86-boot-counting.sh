@@ -5,19 +5,22 @@
 # boot stops the count; failed boots are recorded; after the last attempt the fallback boot
 # drops the failed deployment, says why, and `moat status` reports it. GRUB's side (counting
 # down, falling back) is simulated with grub-editenv here and runs for real in tests/vm/50.
+# Then the same on arm64's U-Boot sysroot: the counter in moat/bootenv on the firmware partition,
+# U-Boot's countdown (os/uboot/boot.cmd) simulated by writing the file as `env export -t` would.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SIGN=${MOAT_SIGN:-$BUILD/moat-sign}
 REF=os/x86_64/stable
 BOUND="--add-metadata=ostree.ref-binding=['$REF']"
-EVENTS=root/ostree/deploy/moat/var/lib/moat/events.log
+SYSROOT=root
+EVENTS=$SYSROOT/ostree/deploy/moat/var/lib/moat/events.log
 GRUBENV=root/boot/grub/grubenv
 T=$(($(date +%s) - 3600))
 cd "$TESTDIR"
-trap 'chattr -R -i "$TESTDIR/root" 2>/dev/null || true; cleanup' EXIT
+trap 'chattr -R -i "$TESTDIR/root" "$TESTDIR/uroot" 2>/dev/null || true; cleanup' EXIT
 
-os() { moat "$1" --sysroot root --keys-dir keys "${@:2}"; }
+os() { moat "$1" --sysroot "$SYSROOT" --keys-dir keys "${@:2}"; }
 exits() {
   local want=$1 rc=0
   shift
@@ -35,6 +38,23 @@ publish() {
   "$SIGN" summary pub os.key 30 >/dev/null
   echo "$c"
 }
+# make_sysroot DIR [uboot]: a sysroot in DIR with the head of $REF deployed. With uboot,
+# libostree writes boot/loader/uEnv.txt for U-Boot, as on the arm64 image; it only rewrites
+# one that is already there.
+make_sysroot() {
+  mkdir -p "$1"
+  ostree admin init-fs "$1" >/dev/null
+  ostree admin --sysroot="$1" os-init moat >/dev/null
+  ostree --repo="$1/ostree/repo" remote add --no-gpg-verify moat "file://$TESTDIR/pub"
+  if [ "${2:-}" = uboot ]; then
+    ostree --repo="$1/ostree/repo" config set sysroot.bootloader uboot
+    mkdir "$1/boot/loader.0"
+    : >"$1/boot/loader.0/uEnv.txt"
+    ln -s loader.0 "$1/boot/loader"
+  fi
+  ostree --repo="$1/ostree/repo" pull moat "$REF" >/dev/null
+  ostree admin --sysroot="$1" deploy --os=moat "moat:$REF" >/dev/null 2>&1
+}
 # env_get NAME: a variable of the GRUB environment, as GRUB's grub-editenv reads it.
 env_get() { grub-editenv "$GRUBENV" list | sed -n "s/^$1=//p"; }
 # grub_counts: what os/grub/grub.cfg does at each boot of a deployment on trial.
@@ -47,18 +67,14 @@ default_commit() { os status --json | /usr/bin/python3 -c 'import json, sys
 print(json.load(sys.stdin)["os"]["deployments"][0]["commit"])'; }
 
 # --- a served repo and a sysroot with v1 deployed ----------------------------------------------
-mkdir -p tree/usr/lib/modules/6.1.0 tree/usr/etc keys root
+mkdir -p tree/usr/lib/modules/6.1.0 tree/usr/etc keys
 echo kernel >tree/usr/lib/modules/6.1.0/vmlinuz
 echo initrd >tree/usr/lib/modules/6.1.0/initramfs.img
 printf 'ID=moat\n' >tree/usr/lib/os-release
 "$SIGN" keygen os.key keys/os.pub >/dev/null
 ostree --repo=pub init --mode=archive
 c1=$(publish 1.0)
-ostree admin init-fs root >/dev/null
-ostree admin --sysroot=root os-init moat >/dev/null
-ostree --repo=root/ostree/repo remote add --no-gpg-verify moat "file://$TESTDIR/pub"
-ostree --repo=root/ostree/repo pull moat "$REF" >/dev/null
-ostree admin --sysroot=root deploy --os=moat "moat:$REF" >/dev/null 2>&1
+make_sysroot root
 v1=$(ids | sed -n 1p)
 
 check "GRUB's fixed config parses (grub-script-check)" grub-script-check "$BUILD/../os/grub/grub.cfg"
@@ -176,6 +192,83 @@ out=$(os upgrade 2>&1) || rc=$?
 check "an upgrade with a damaged GRUB environment is refused (exit $rc)" test "$rc" = 1
 check "... saying why" grep -q "boot counter is unreadable" <<<"$out"
 check "... and nothing was deployed" test "$(ostree admin --sysroot=root status)" = "$before"
+
+# --- 6. arm64: the counter in U-Boot's text environment on the firmware partition ---------------
+# As on the arm64 image: no grubenv, libostree writing loader/uEnv.txt, and moat/bootenv on the
+# FAT partition that Linux mounts at /boot/firmware.
+make_sysroot uroot uboot
+SYSROOT=uroot
+EVENTS=$SYSROOT/ostree/deploy/moat/var/lib/moat/events.log
+BOOTENV=uroot/boot/firmware/moat/bootenv
+# uenv_get NAME: a variable of moat/bootenv, as U-Boot's `env import -t` reads it.
+uenv_get() { tr -d '\0' <"$BOOTENV" | sed -n "s/^$1=//p"; }
+# uboot_counts [END]: what os/uboot/boot.cmd does at each boot of a deployment on trial: one
+# boot fewer left, written back as `env export -t` and fatwrite leave it, sorted and ending in
+# END (a newline then the NUL that ends the export, by default).
+uboot_counts() {
+  local attempts left trial
+  attempts=$(uenv_get moat_boot_attempts) left=$(($(uenv_get moat_boots_left) - 1))
+  trial=$(uenv_get moat_trial)
+  printf "moat_boot_attempts=%s\nmoat_boots_left=%s\nmoat_trial=%s${1:-\\n\\0}" \
+    "$attempts" "$left" "$trial" >"$BOOTENV"
+}
+
+check "libostree wrote boot/loader/uEnv.txt for U-Boot" grep -q '^kernel_image=' uroot/boot/loader/uEnv.txt
+before=$(ostree admin --sysroot=uroot status)
+c6=$(publish 6.0)
+rc=0
+out=$(os upgrade 2>&1) || rc=$?
+check "U-Boot without moat/bootenv (the firmware partition not mounted): upgrade refused (exit $rc)" \
+  test "$rc" = 1
+check "... naming the missing file" grep -q "$BOOTENV does not exist" <<<"$out"
+check "... and saying the firmware partition may not be mounted" \
+  grep -q "is the firmware partition mounted" <<<"$out"
+check "... and nothing was deployed" test "$(ostree admin --sysroot=uroot status)" = "$before"
+check "boot-check fails the same way rather than call the boot uncounted" exits 1 os boot-check
+
+mkdir -p "$(dirname "$BOOTENV")"
+: >"$BOOTENV"
+check "with an empty moat/bootenv the boot is normal" test "$(boot_json | jget state)" = normal
+check "upgrade deploys v6" exits 0 os upgrade
+u6=$(ids | sed -n 1p)
+check "v6 is on trial in moat/bootenv, in U-Boot's text format" \
+  cmp -s "$BOOTENV" <(printf 'moat_boot_attempts=3\nmoat_boots_left=3\nmoat_trial=%s\n' "$u6")
+check "... and no GRUB environment appeared" test ! -e uroot/boot/grub/grubenv
+uboot_counts
+json=$(boot_json)
+check "after U-Boot's first countdown the boot is a trial of v6, attempt 1 of 3" test \
+  "$(jget state <<<"$json") $(jget deployment <<<"$json") $(jget attempt <<<"$json")/$(jget attempts <<<"$json")" \
+  = "trial $u6 1/3"
+uboot_counts '\0'
+check "after the second (no final newline) it is attempt 2" test "$(boot_json | jget attempt)" = 2
+check "boot-check good ends the trial" exits 0 os boot-check good
+check "... moat/bootenv is empty again" test "$(stat -c %s "$BOOTENV")" = 0
+check "... the events log says v6 is good on attempt 2 of 3" \
+  grep -q "\"event\":\"boot-good\".*\"to\":\"$c6\".*attempt 2 of 3" "$EVENTS"
+
+c7=$(publish 7.0)
+check "upgrade to v7 with BootAttempts=2" exits 0 os upgrade --config two.conf
+u7=$(ids | sed -n 1p)
+check "v7 is on trial for 2 boots" \
+  cmp -s "$BOOTENV" <(printf 'moat_boot_attempts=2\nmoat_boots_left=2\nmoat_trial=%s\n' "$u7")
+uboot_counts
+check "attempt 1 of v7 fails" exits 0 os boot-check failed "not healthy within 45 s: zigbee is failed"
+uboot_counts
+check "U-Boot has no boots left" test "$(uenv_get moat_boots_left)" = 0
+# U-Boot, with none left, boots kernel_image2 and bootargs2 of uEnv.txt: ostree= there is a link
+# to the deployment.
+fallback=$(sed -n 's/^bootargs2=.*ostree=\([^ ]*\).*/\1/p' uroot/boot/loader/uEnv.txt)
+check "U-Boot's fallback (bootargs2 in uEnv.txt) is v6" \
+  test "$(basename "$(readlink -f "uroot$fallback")")" = "$u6"
+json=$(boot_json --booted "$u6")
+check "the fallback boot into v6 reports a rollback of v7" \
+  test "$(jget state <<<"$json") $(jget deployment <<<"$json")" = "rolled-back $u7"
+check "v7 is no longer deployed; v6 is the default" \
+  test "$(ids | grep -c "$c7")/$(default_commit)" = "0/$c6"
+check "the counter is reset (moat/bootenv is empty)" test "$(stat -c %s "$BOOTENV")" = 0
+check "the events log records the automatic rollback" \
+  grep -q "\"event\":\"rollback\",\"from\":\"$c7\",\"to\":\"$c6\",\"detail\":\"automatic: 7.0 failed" "$EVENTS"
+check "the next boot check is normal" test "$(boot_json --booted "$u6" | jget state)" = normal
 : "$c1" "$c2" "$c5" "$v1"
 
 echo "1..$n"
