@@ -1,61 +1,78 @@
-# The OS image (included by the Makefile). `make image` builds the x86-64 disk image from the
-# package list, the overlay and moat's own build; each step is redone only when its inputs
-# changed (stamp files under $(BUILD)/os). `make check-vm` boots it in QEMU (tests/vm/).
+# The OS images (included by the Makefile). `make image` builds the disk image of each
+# architecture in OS_ARCHES from the package lists, the overlay and moat's own build (a cross
+# build under $(BUILD)/aarch64 for arm64); each step is redone only when its inputs changed
+# (stamp files under $(BUILD)/os/ARCH). `make check-vm` boots them in QEMU (tests/vm/).
 #
 #   step     what                                              redone when       measured
-#   base     tree/compose (mmdebstrap, dracut) + tree/commit   os/packages,      45-80 s
-#            base: ref base/ARCH in the build repo             os/kernel, dracut
+#   base     tree/compose (mmdebstrap, dracut) + tree/commit   os/packages,      x86_64 45-80 s
+#            base: ref base/ARCH in the build repo             os/kernel, dracut arm64 ~4 min
 #   os       tree/layer + tree/commit os: moat over the base,  moat's build,     under 1 s
 #            signed; tree/publish: archive repo, delta, summary os/overlay       + 10-30 s
-#   image    os/mkimage-x86_64: qcow2 and raw.zst              any of the above  35-50 s
+#   image    os/mkimage ARCH: qcow2 and raw.zst                any of the above  35-50 s
 
-OS_ARCH ?= x86_64
-OS_DIR := $(BUILD)/os/$(OS_ARCH)
+OS_ARCHES ?= x86_64 aarch64
 # The build host's repo (bare): base commits and the OS commits made over them.
 OS_BUILD_REPO := $(BUILD)/os/repo-build
-# What is published: an archive repo of plain files for any web server.
+# What is published: an archive repo of plain files for any web server, with a ref
+# os/ARCH/stable for each architecture.
 OS_REPO := $(BUILD)/os/repo
-OS_REF := os/$(OS_ARCH)/stable
 # The OS signing key; a throwaway one is made under $(BUILD) when none is given.
 OS_KEY ?= $(BUILD)/os/keys/os.secret
 OS_PUBKEY ?= $(OS_KEY:.secret=.pub)
 OS_VERSION ?= $(shell date -u +%Y.%m%d.%H%M%S)
 OS_REMOTE ?= file:///var/lib/moat/os-updates
 IMAGE_DIR := $(BUILD)/image
-IMAGE := $(IMAGE_DIR)/moat-$(OS_ARCH)
 
-OS_OVERLAY_FILES := $(shell find os/overlay os/overlay-$(OS_ARCH) os/grub -type f 2>/dev/null) os/README.md \
-	$(wildcard docs/*.md)
+OS_OVERLAY_FILES = $(shell find os/overlay os/overlay-$(1) os/grub os/uboot -type f 2>/dev/null) \
+	os/README.md $(wildcard docs/*.md)
+
+# moat's programs for each image: this build for x86_64, a cross build for arm64.
+OS_PROGRAMS_x86_64 := $(BUILD)
+OS_PROGRAMS_aarch64 := $(BUILD)/aarch64
+CROSS_aarch64 := aarch64-linux-gnu-
 
 .PHONY: image check-vm
 
-image: $(IMAGE).qcow2
+image: $(foreach a,$(OS_ARCHES),$(IMAGE_DIR)/moat-$(a).qcow2)
 
 $(OS_KEY):
 	@mkdir -p $(dir $@)
 	$(BUILD)/moat-sign keygen $@ $(OS_PUBKEY)
 
-$(OS_DIR)/base.stamp: os/packages/$(OS_ARCH).list os/kernel/$(OS_ARCH).exclude os/dracut/moat.conf \
-		tree/compose tree/trim-modules \
-		tree/var-to-tmpfiles tree/commit
-	@mkdir -p $(OS_DIR)
-	tree/compose $(OS_ARCH) $(OS_DIR)/rootfs
-	tree/commit base $(OS_ARCH) $(OS_DIR)/rootfs $(OS_BUILD_REPO)
-	@touch $@
+$(BUILD)/aarch64/moatd: $(LIB_SRCS) $(wildcard runtime/*/*.c runtime/*/*.h)
+	$(MAKE) BUILD=$(BUILD)/aarch64 CC=$(CROSS_aarch64)gcc PKG_CONFIG=$(CROSS_aarch64)pkg-config \
+		$(BUILD)/aarch64/moatd $(BUILD)/aarch64/moat $(BUILD)/aarch64/moat-init
 
-$(OS_DIR)/os.stamp: $(OS_DIR)/base.stamp $(BUILD)/moatd $(BUILD)/moat $(BUILD)/moat-init \
-		$(BUILD)/moat-sign $(OS_KEY) $(OS_OVERLAY_FILES) tree/layer tree/commit tree/publish
+# os_rules ARCH: the base, os and image steps of one architecture.
+define os_rules
+$(BUILD)/os/$(1)/base.stamp: os/packages/common.list os/packages/$(1).list \
+		os/kernel/common.exclude os/kernel/$(1).exclude os/dracut/moat.conf os/dracut/$(1).conf \
+		tree/compose tree/trim-modules tree/var-to-tmpfiles tree/commit
+	@mkdir -p $(BUILD)/os/$(1)
+	tree/compose $(1) $(BUILD)/os/$(1)/rootfs
+	tree/commit base $(1) $(BUILD)/os/$(1)/rootfs $(OS_BUILD_REPO)
+	@touch $$@
+
+$(BUILD)/os/$(1)/os.stamp: $(BUILD)/os/$(1)/base.stamp $(OS_PROGRAMS_$(1))/moatd $(BUILD)/moat \
+		$(BUILD)/moat-init $(BUILD)/moat-sign $(OS_KEY) $(call OS_OVERLAY_FILES,$(1)) \
+		tree/layer tree/commit tree/publish
 	MOAT_OS_PUBKEY=$(OS_PUBKEY) MOAT_OS_REMOTE=$(OS_REMOTE) \
-		tree/layer $(OS_ARCH) $(BUILD) $(OS_DIR)/layer
+		tree/layer $(1) $(OS_PROGRAMS_$(1)) $(BUILD)/os/$(1)/layer
 	MOAT_SIGN=$(BUILD)/moat-sign \
-		tree/commit os $(OS_ARCH) $(OS_DIR)/layer $(OS_BUILD_REPO) $(OS_KEY) $(OS_VERSION)
-	MOAT_SIGN=$(BUILD)/moat-sign tree/publish $(OS_BUILD_REPO) $(OS_REPO) $(OS_REF) $(OS_KEY)
-	@rm -rf $(OS_DIR)/layer
-	@touch $@
+		tree/commit os $(1) $(BUILD)/os/$(1)/layer $(OS_BUILD_REPO) $(OS_KEY) $(OS_VERSION)
+	MOAT_SIGN=$(BUILD)/moat-sign tree/publish $(OS_BUILD_REPO) $(OS_REPO) os/$(1)/stable $(OS_KEY)
+	@rm -rf $(BUILD)/os/$(1)/layer
+	@touch $$@
 
-$(IMAGE).qcow2: $(OS_DIR)/os.stamp os/mkimage-x86_64 os/image/x86_64.sfdisk
+$(IMAGE_DIR)/moat-$(1).qcow2: $(BUILD)/os/$(1)/os.stamp os/mkimage os/image/$(1).sfdisk
 	@mkdir -p $(IMAGE_DIR)
-	os/mkimage-x86_64 $(OS_BUILD_REPO) $(OS_REF) $(IMAGE)
+	MOAT_FIRMWARE_DIR=$(BUILD)/os/$(1)/rootfs.firmware \
+		os/mkimage $(1) $(OS_BUILD_REPO) os/$(1)/stable $(IMAGE_DIR)/moat-$(1)
+endef
+$(foreach a,$(OS_ARCHES),$(eval $(call os_rules,$(a))))
 
+# x86-64 first: its scenarios are the whole of tests/vm; arm64 then boots its own image
+# (tests/vm/aarch64).
 check-vm: image
-	tests/vm/run $(IMAGE).qcow2
+	rc=0; tests/vm/run $(IMAGE_DIR)/moat-x86_64.qcow2 || rc=1; \
+	tests/vm/run $(IMAGE_DIR)/moat-aarch64.qcow2 tests/vm/aarch64/*.sh || rc=1; exit $$rc

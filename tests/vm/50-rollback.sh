@@ -64,24 +64,8 @@ check "this boot is normal (moat boot-check)" \
   test "$(guest 'moat boot-check --json' 60 | json_get state)" = normal
 guest 'ln -sfn /mnt/stick/os-repo /var/lib/moat/os-updates' >/dev/null
 
-# restored BAD: v1 is booted and BAD is the last failed update.
-restored() {
-  local json
-  json=$(guest 'moat status --json' 20) || return 1
-  [ "$(json_get os.last_failed_update.from <<<"$json")" = "$1" ] &&
-    [ "$(python3 -c 'import json, sys
-print([d["commit"] for d in json.load(sys.stdin)["os"]["deployments"] if d["booted"]][0])' <<<"$json" 2>/dev/null)" = "$V1" ]
-}
-# restored_from BAD: reboot, then wait (up to 25 min) for the hub to come back on v1 with BAD
-# dropped, with no input but the polling; sets RESTORED_SECONDS.
-restored_from() {
-  local started
-  started=$(date +%s)
-  guest 'systemctl reboot' 10 >/dev/null || true
-  sleep 20
-  vm_wait_for 1500 restored "$1" || return 1
-  RESTORED_SECONDS=$(($(date +%s) - started))
-}
+# restored_from BAD: see vm_rollback_from (lib.sh); v1 is the good one.
+restored_from() { vm_rollback_from "$V1" "$1"; }
 # after_rollback BAD NAME: what must hold once v1 is back (the stick mounted again: it does not
 # come back by itself after the reboots).
 after_rollback() {

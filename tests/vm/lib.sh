@@ -6,6 +6,11 @@
 set -euo pipefail
 
 IMAGE=$(realpath "${1:?usage: $0 IMAGE.qcow2}")
+# The guest's architecture: from the image's name (build/image/moat-ARCH.qcow2) unless given.
+case ${VM_ARCH:=$(basename "$IMAGE")} in
+  *aarch64*) VM_ARCH=aarch64 ;;
+  *) VM_ARCH=x86_64 ;;
+esac
 VMDIR=$(mktemp -d /tmp/moat-vm.XXXXXX)
 SERIAL_LOG=$VMDIR/serial.log
 VM_PID=
@@ -50,8 +55,15 @@ vm_start() {
 vm_power_on() {
   rm -f "$VMDIR/ch.in" "$VMDIR/ch.out"
   mkfifo "$VMDIR/ch.in" "$VMDIR/ch.out"
+  local machine
+  case $VM_ARCH in
+    # Debian's U-Boot for QEMU stands in for the Pi's firmware and U-Boot: it runs the image's
+    # boot.scr from the FAT partition as the Pi's would.
+    aarch64) machine=(qemu-system-aarch64 -M virt -cpu cortex-a57 -bios /usr/lib/u-boot/qemu_arm64/u-boot.bin) ;;
+    *) machine=(qemu-system-x86_64) ;;
+  esac
   VM_STARTED=$(date +%s.%N)
-  qemu-system-x86_64 -accel tcg -smp 2 -m 1024 -nic none -nographic -monitor none \
+  "${machine[@]}" -accel tcg -smp 2 -m 1024 -nic none -nographic -monitor none \
     -chardev "file,id=console,path=$SERIAL_LOG,append=on" -serial chardev:console \
     -drive "file=$VMDIR/disk.qcow2,if=virtio,format=qcow2" \
     -chardev "pipe,id=test,path=$VMDIR/ch" -device virtio-serial-pci \
@@ -243,13 +255,13 @@ ostree_booted() { guest 'ostree admin status' | awk '$1 == "*" && $2 == "moat" {
 
 # vm_publish_os_update SRC DEST VERSION [CHANGE]: DEST, a copy of the published OS repo SRC
 # (hard links: OSTree never rewrites an object in place; with SRC = DEST the repo itself),
-# gets a new commit VERSION of os/x86_64/stable: the current commit plus one file,
+# gets a new commit VERSION of os/ARCH/stable (the guest's architecture): the current commit plus one file,
 # /usr/lib/moat/os-version (holding VERSION), and whatever the command CHANGE (given the
 # layer's directory) writes; signed with the build's OS key (OS_KEY, as os/image.mk), with a
 # static delta from the commit before and a new signed summary, as tree/publish leaves a repo.
 # Prints the new commit.
 vm_publish_os_update() {
-  local src=$1 dest=$2 version=$3 change=${4:-true} ref=os/x86_64/stable layer old new
+  local src=$1 dest=$2 version=$3 change=${4:-true} ref=os/$VM_ARCH/stable layer old new
   local key=${OS_KEY:-$VM_BUILD/os/keys/os.secret}
   if [ "$src" != "$dest" ]; then
     rm -rf "$dest"
@@ -262,7 +274,7 @@ vm_publish_os_update() {
   printf '%s\n' "$version" >"$layer/usr/lib/moat/os-version"
   "$change" "$layer" || return 1
   old=$(ostree rev-parse --repo="$dest" "$ref") || return 1
-  new=$(ostree commit --repo="$dest" --branch="$ref" --subject="Moat OS $version (x86_64)" \
+  new=$(ostree commit --repo="$dest" --branch="$ref" --subject="Moat OS $version ($VM_ARCH)" \
     --add-metadata-string=version="$version" --bootable --tree=ref="$old" \
     --tree=dir="$layer") || return 1
   local dir before
@@ -281,6 +293,27 @@ vm_publish_os_update() {
       "$VM_BUILD/moat-sign" summary "$dest" "$key" 30
   } >"$VMDIR/publish.log" 2>&1 || { cat "$VMDIR/publish.log" >&2; return 1; }
   printf '%s\n' "$new"
+}
+
+# vm_rolled_back GOOD BAD: GOOD is booted and BAD is the last failed update (moat status).
+vm_rolled_back() {
+  local json
+  json=$(guest 'moat status --json' 20) || return 1
+  [ "$(json_get os.last_failed_update.from <<<"$json")" = "$2" ] &&
+    [ "$(python3 -c 'import json, sys
+print([d["commit"] for d in json.load(sys.stdin)["os"]["deployments"] if d["booted"]][0])' <<<"$json" 2>/dev/null)" = "$1" ]
+}
+
+# vm_rollback_from GOOD BAD: reboot into BAD (on trial), then wait (up to 25 min) for the hub
+# to come back on GOOD with BAD dropped, with no input but the polling; sets RESTORED_SECONDS.
+vm_rollback_from() {
+  local started
+  started=$(date +%s)
+  guest 'systemctl reboot' 10 >/dev/null || true
+  sleep 20
+  vm_wait_for 1500 vm_rolled_back "$1" "$2" || return 1
+  # shellcheck disable=SC2034 # read by the tests
+  RESTORED_SECONDS=$(($(date +%s) - started))
 }
 
 # vm_serve_updates DIR: serve DIR (an OS repo on the stick) over HTTP on the guest's own
