@@ -133,7 +133,7 @@ done
 guest 'moat list' | sed 's/^/# /'
 
 # --- the floor, seen from inside the probe and from the guest ---------------------------------
-logged() { guest "moat logs $1" 30 | grep -q "$2"; }
+logged() { grep -q "$2" <<<"$(guest "moat logs $1" 30)"; }
 vm_wait_for 60 logged probe probe_done=yes || true
 probe_log=$(guest 'moat logs probe' 30) || true
 printf '%s\n' "$probe_log" | sed 's/^/# probe: /'

@@ -27,15 +27,10 @@ else
 fi
 # The hub serves the repo to itself over HTTP (vm_serve_updates) with busybox's httpd.
 cp /usr/bin/busybox "$STICK/busybox"
-check "the stick is written" vm_make_disk "$STICK" "$VMDIR/stick.img"
 
 # --- v1: install the sandboxes ----------------------------------------------------------------
-mapfile -t stick < <(vm_stick_args "$VMDIR/stick.img")
-vm_start "${stick[@]}"
-vm_wait_booted 600 || { not_ok "boots to multi-user"; exit 1; }
-ok "boots to multi-user (systemd: $VM_STATE, ${BOOT_SECONDS} s)"
+vm_boot_with_stick "$STICK"
 check "v1 is booted" test "$(os_deployment booted commit)" = "$V1"
-vm_mount_stick >/dev/null
 guest 'cp /mnt/stick/publisher.pub /etc/moat/keys/bundles.d/' >/dev/null
 for name in mqtt sensorlog thermostat; do
   check "moat install $name.moatb" quietly guest "moat install /mnt/stick/$name.moatb" 120

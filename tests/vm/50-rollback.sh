@@ -41,15 +41,10 @@ else
   not_ok "v3 and v4 are published over v1"
   exit 1
 fi
-check "the stick is written" vm_make_disk "$STICK" "$VMDIR/stick.img"
 
 # --- v1: the broker, some data, a change to /etc ---------------------------------------------------
-mapfile -t stick < <(vm_stick_args "$VMDIR/stick.img")
-vm_start "${stick[@]}"
-vm_wait_booted 600 || { not_ok "boots to multi-user"; exit 1; }
-ok "boots to multi-user (systemd: $VM_STATE, ${BOOT_SECONDS} s)"
+vm_boot_with_stick "$STICK"
 check "v1 is booted" test "$(os_deployment booted commit)" = "$V1"
-vm_mount_stick >/dev/null
 guest 'cp /mnt/stick/publisher.pub /etc/moat/keys/bundles.d/' >/dev/null
 check "moat install mqtt.moatb (Required=yes)" quietly guest 'moat install /mnt/stick/mqtt.moatb' 120
 mqtt_healthy() { [ "$(guest 'moat list --json' 30 | json_get sandboxes.mqtt.health)" = healthy ]; }

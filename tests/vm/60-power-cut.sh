@@ -33,13 +33,7 @@ sleep "$3"
 echo "vm60 cut: $(tail -n 1 /run/up.log)" >/dev/kmsg
 echo b >/proc/sysrq-trigger
 CUT
-check "the stick is written" vm_make_disk "$STICK" "$VMDIR/stick.img"
-mapfile -t stick < <(vm_stick_args "$VMDIR/stick.img")
-
-vm_start "${stick[@]}"
-vm_wait_booted 600 || { not_ok "boots to multi-user"; exit 1; }
-ok "boots to multi-user (systemd: $VM_STATE, ${BOOT_SECONDS} s)"
-vm_mount_stick >/dev/null
+vm_boot_with_stick "$STICK"
 MARK=/var/lib/moat/vm60-mark
 guest "head -c 4096 /dev/urandom | base64 > $MARK; sync" >/dev/null
 mark=$(guest "sha256sum < $MARK")
@@ -103,7 +97,7 @@ cut_at "on trial" 1 0
 sleep 25
 vm_power_cut
 ok "cut 6 once v2 is deployed, then QEMU killed 25 s into the boot that followed"
-vm_power_on "${stick[@]}"
+vm_power_on "${VM_STICK[@]}"
 vm_wait_booted 600 || { not_ok "after QEMU was killed: boots"; exit 1; }
 ok "after QEMU was killed: the next boot comes up (systemd: $VM_STATE, ${BOOT_SECONDS} s)"
 check "v2 runs" test "$(booted_commit)" = "$V2"

@@ -84,13 +84,7 @@ for name in unsigned untrusted revoked short other-ref older same-time expired s
   touch -d "@$when" "$ATTACKS/$name"/summary*
 done
 cp /usr/bin/busybox "$STICK/busybox"
-check "the stick is written" vm_make_disk "$STICK" "$VMDIR/stick.img"
-mapfile -t stick < <(vm_stick_args "$VMDIR/stick.img")
-
-vm_start "${stick[@]}"
-vm_wait_booted 600 || { not_ok "boots to multi-user"; exit 1; }
-ok "boots to multi-user (systemd: $VM_STATE, ${BOOT_SECONDS} s)"
-vm_mount_stick >/dev/null
+vm_boot_with_stick "$STICK"
 check "the attack repos are served on the guest's loopback" quietly vm_serve_updates /mnt/stick/attacks
 guest 'printf "[Update]\nMaxPullMiB=1\n" > /run/limit.conf' >/dev/null
 

@@ -57,13 +57,7 @@ else
   not_ok "three networked test sandboxes build and sign"
   exit 1
 fi
-check "the stick is written" vm_make_disk "$STICK" "$VMDIR/stick.img"
-
-mapfile -t stick < <(vm_stick_args "$VMDIR/stick.img")
-vm_start "${stick[@]}"
-vm_wait_booted 600 || { not_ok "boots to multi-user"; exit 1; }
-ok "boots to multi-user (systemd: $VM_STATE, ${BOOT_SECONDS} s)"
-vm_mount_stick >/dev/null
+vm_boot_with_stick "$STICK"
 BB=/mnt/stick/busybox
 
 # The LAN: a host at 192.168.50.2 behind the hub's 192.168.50.1, with echo servers on 7000
@@ -130,15 +124,20 @@ check "sandbox -> LAN on an undeclared port (client -> :7001) is dropped and cou
   blocked client 192.168.50.2 7001 client out
 check "LAN -> sandbox directly (-> broker:1883) is dropped and counted" \
   blocked lan "$broker" 1883 broker in
-shows_drops() { guest 'moat status client' 30 | grep -Eq 'dropped: *[1-9][0-9]* out'; }
+# (Output captured first: grep -q stopping early would fail the pipeline under pipefail.)
+shows_drops() { grep -Eq 'dropped: *[1-9][0-9]* out' <<<"$(guest 'moat status client' 30)"; }
 check "moat status shows the drop counters" shows_drops
 ruleset=$(guest 'nft list ruleset' 30)
 check "nft: the hub's input and forward are default-deny under moatd's rules" \
   test "$(grep -cE 'hook (input|forward) priority filter; policy drop;' <<<"$ruleset")" -eq 2
 check "nft: moatd's table names the broker's address" grep -q "$broker" <<<"$ruleset"
 check "moat stop broker" quietly guest 'moat stop broker' 60
-names_broker() { guest 'nft list ruleset' 30 | grep -q "$broker"; }
-check "... leaves no rule naming its address" not names_broker
+ruleset=$(guest 'nft list ruleset' 30)
+check "... leaves no rule of its own (no chain or counter named broker)" not grep -q broker <<<"$ruleset"
+check "... nor its published port (18080)" not grep -q 18080 <<<"$ruleset"
+check "... while the client's rules stay" grep -q out-client <<<"$ruleset"
+check "... and its veth is gone (one mt-* link left, the client's)" \
+  test "$(guest 'ip -o link' 30 | grep -c ' mt-')" = 1
 check "... and the client cannot reach it any more" not connects client "$broker" 1883
 
 # --- remote access over the kernel's WireGuard ------------------------------------------------

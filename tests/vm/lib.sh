@@ -197,6 +197,20 @@ vm_make_disk() {
 # vm_stick_args FILE: the QEMU arguments that attach FILE read-only as the guest's /dev/vdb.
 vm_stick_args() { printf '%s\n' -drive "file=$1,if=virtio,format=raw,readonly=on"; }
 
+# vm_boot_with_stick DIR [TIMEOUT]: write DIR's files as the stick (vm_make_disk), boot a fresh
+# overlay of IMAGE with it attached (its QEMU arguments stay in VM_STICK, for vm_power_on), wait
+# for multi-user (default 600 s) and mount the stick at /mnt/stick. Reports each step; ends the
+# test when the guest does not boot.
+VM_STICK=()
+vm_boot_with_stick() {
+  check "the stick is written" vm_make_disk "$1" "$VMDIR/stick.img"
+  mapfile -t VM_STICK < <(vm_stick_args "$VMDIR/stick.img")
+  vm_start "${VM_STICK[@]}"
+  vm_wait_booted "${2:-600}" || { not_ok "boots to multi-user"; exit 1; }
+  ok "boots to multi-user (systemd: $VM_STATE, ${BOOT_SECONDS} s)"
+  vm_mount_stick >/dev/null
+}
+
 # vm_mount_stick: mount the stick (/dev/vdb) read-only at /mnt/stick in the guest.
 vm_mount_stick() { guest 'mkdir -p /mnt/stick && { findmnt -n /mnt/stick >/dev/null || mount -o ro,noload /dev/vdb /mnt/stick; }'; }
 

@@ -59,13 +59,9 @@ else
   not_ok "v3 is published over v1 on os/aarch64/stable"
   exit 1
 fi
-check "the stick is written" vm_make_disk "$STICK" "$VMDIR/stick.img"
 
 # --- v1 boots through U-Boot and boot.scr ----------------------------------------------------
-mapfile -t stick < <(vm_stick_args "$VMDIR/stick.img")
-vm_start "${stick[@]}"
-vm_wait_booted 900 || { not_ok "boots to multi-user"; exit 1; }
-ok "boots to multi-user (systemd: $VM_STATE, ${BOOT_SECONDS} s)"
+vm_boot_with_stick "$STICK" 900
 check "U-Boot ran the image's boot.scr (serial console)" grep -q 'Found U-Boot script /boot.scr' "$SERIAL_LOG"
 check "the kernel is arm64" test "$(guest 'uname -m')" = aarch64
 check "moatd is active" test "$(guest 'systemctl is-active moatd')" = active
@@ -83,7 +79,6 @@ check "the FAT partition is mounted at /boot/firmware, with the boot counter" \
 check "this boot is normal (moat boot-check)" \
   test "$(guest 'moat boot-check --json' 60 | json_get state)" = normal
 
-vm_mount_stick >/dev/null
 guest 'cp /mnt/stick/publisher.pub /etc/moat/keys/bundles.d/' >/dev/null
 check "moat install keeper.moatb (Required=yes)" quietly guest 'moat install /mnt/stick/keeper.moatb' 180
 keeper_healthy() { [ "$(guest 'moat list --json' 30 | json_get sandboxes.keeper.health)" = healthy ]; }
