@@ -39,7 +39,7 @@ $(OS_KEY):
 	@mkdir -p $(dir $@)
 	$(BUILD)/moat-sign keygen $@ $(OS_PUBKEY)
 
-$(BUILD)/aarch64/moatd: $(LIB_SRCS) $(wildcard runtime/*/*.c runtime/*/*.h)
+$(BUILD)/aarch64/moatd: $(wildcard runtime/*/*.c runtime/*/*.h)
 	$(MAKE) BUILD=$(BUILD)/aarch64 CC=$(CROSS_aarch64)gcc PKG_CONFIG=$(CROSS_aarch64)pkg-config \
 		$(BUILD)/aarch64/moatd $(BUILD)/aarch64/moat $(BUILD)/aarch64/moat-init
 

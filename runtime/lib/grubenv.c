@@ -104,7 +104,7 @@ moat_grubenv_format (GHashTable *vars, GError **error)
   if (!append_lines (block, vars, GRUB_WHAT, error))
     return NULL;
   if (block->len > MOAT_GRUBENV_SIZE)
-    return moat_error_invalid (error, "GRUB environment: the variables do not fit in %d bytes",
+    return moat_error_invalid (error, "%s: the variables do not fit in %d bytes", GRUB_WHAT,
                                MOAT_GRUBENV_SIZE),
            NULL;
   while (block->len < MOAT_GRUBENV_SIZE)
@@ -139,7 +139,7 @@ moat_ubootenv_format (GHashTable *vars, GError **error)
   if (!append_lines (text, vars, UBOOT_WHAT, error))
     return NULL;
   if (text->len > MOAT_UBOOTENV_MAX_SIZE)
-    return moat_error_invalid (error, "U-Boot environment: the variables do not fit in %d bytes",
+    return moat_error_invalid (error, "%s: the variables do not fit in %d bytes", UBOOT_WHAT,
                                MOAT_UBOOTENV_MAX_SIZE),
            NULL;
   return g_string_free_to_bytes (g_steal_pointer (&text));

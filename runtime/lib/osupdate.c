@@ -184,8 +184,6 @@ write_deployments (Sysroot *s, GPtrArray *deployments, GError **error)
 
 /* --- events --------------------------------------------------------------------------- */
 
-/* Append one JSON line to the events log under the stateroot's /var (never touched by an
- * upgrade), for `moat status` and people. Failing to log does not fail the operation. */
 char *
 moat_os_events_path (const char *sysroot, const char *osname)
 {
@@ -201,6 +199,8 @@ events_path (const MoatOsContext *ctx, Sysroot *s)
   return moat_os_events_path (ctx->sysroot, ostree_deployment_get_osname (s->merge));
 }
 
+/* Append one JSON line to the events log under the stateroot's /var (never touched by an
+ * upgrade), for `moat status` and people. Failing to log does not fail the operation. */
 static void
 log_event (const MoatOsContext *ctx, Sysroot *s, const char *event, const char *from,
            const char *to, const char *detail)

@@ -83,6 +83,21 @@ test_refuses_damage (void)
   assert_refused (unterminated, MOAT_GRUBENV_SIZE, "an unterminated line");
 }
 
+/* Each of CASES (name, value pairs as vars_of () takes them) is refused by FORMAT as invalid. */
+static void
+assert_format_refuses (GBytes *(*format) (GHashTable *vars, GError **error),
+                       const char *const *const *cases, gsize n_cases)
+{
+  for (gsize i = 0; i < n_cases; i++)
+    {
+      g_autoptr (GHashTable) vars = vars_of (cases[i]);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) bytes = format (vars, &error);
+      g_assert_null (bytes);
+      g_assert_error (error, MOAT_ERROR, MOAT_ERROR_INVALID);
+    }
+}
+
 static void
 test_refuses_what_cannot_be_written (void)
 {
@@ -93,14 +108,7 @@ test_refuses_what_cannot_be_written (void)
   const char *newline[] = { "a", "x\ny", NULL };
   const char *bad_name[] = { "a=b", "1", NULL };
   const char *const *cases[] = { too_big, newline, bad_name };
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr (GHashTable) vars = vars_of (cases[i]);
-      g_autoptr (GError) error = NULL;
-      g_autoptr (GBytes) block = moat_grubenv_format (vars, &error);
-      g_assert_null (block);
-      g_assert_error (error, MOAT_ERROR, MOAT_ERROR_INVALID);
-    }
+  assert_format_refuses (moat_grubenv_format, cases, G_N_ELEMENTS (cases));
 }
 
 /* --- U-Boot ---------------------------------------------------------------------------- */
@@ -215,14 +223,7 @@ test_uboot_refuses_what_cannot_be_written (void)
   const char *bad_name[] = { "a=b", "1", NULL };
   const char *empty_name[] = { "", "1", NULL };
   const char *const *cases[] = { too_big, newline, control, bad_name, empty_name };
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr (GHashTable) vars = vars_of (cases[i]);
-      g_autoptr (GError) error = NULL;
-      g_autoptr (GBytes) text = moat_ubootenv_format (vars, &error);
-      g_assert_null (text);
-      g_assert_error (error, MOAT_ERROR, MOAT_ERROR_INVALID);
-    }
+  assert_format_refuses (moat_ubootenv_format, cases, G_N_ELEMENTS (cases));
 }
 
 /* --- files ----------------------------------------------------------------------------- */
