@@ -15,3 +15,9 @@ char *moat_selinux_process_label (const MoatIdentity *identity);
 
 /* "system_u:object_r:moat_sandbox_file_t:s0:cLOW,cHIGH" */
 char *moat_selinux_file_label (const MoatIdentity *identity);
+
+/* Give the directory PATH and everything beneath it (on the same file system, symlinks not
+ * followed) the file label of IDENTITY, unless PATH already has it: a sandbox's /data, which
+ * only its own category pair may then touch. Files the sandbox creates there later inherit
+ * its label, so the walk happens once, or after the data came from elsewhere. */
+gboolean moat_selinux_label_tree (const char *path, const MoatIdentity *identity, GError **error);

@@ -139,7 +139,9 @@ write_confinement (MoatJson *json, Sandbox *sandbox)
   if (supervisor->config.selinux && sandbox->have_identity)
     {
       g_autofree char *label = moat_selinux_process_label (&sandbox->identity);
+      g_autofree char *file_label = moat_selinux_file_label (&sandbox->identity);
       moat_json_kv_string (json, "process_label", label);
+      moat_json_kv_string (json, "file_label", file_label);
     }
   else
     moat_json_kv_string (json, "note", "SELinux is not enabled on this host: no labels applied");

@@ -281,8 +281,8 @@ grant_devices (Sandbox *sandbox, GError **error)
   return TRUE;
 }
 
-/* Create STATE/sandboxes/NAME/data owned by the sandbox's root and private to it. A symlink
- * there is refused rather than followed. */
+/* Create STATE/sandboxes/NAME/data owned by the sandbox's root and private to it; with SELinux,
+ * labelled with its category pair. A symlink there is refused rather than followed. */
 static gboolean
 prepare_data_dir (Sandbox *sandbox, char **ret_path, GError **error)
 {
@@ -304,6 +304,9 @@ prepare_data_dir (Sandbox *sandbox, char **ret_path, GError **error)
   close (fd);
   if (!ok)
     return moat_error_errno (error, errsv, "set owner of", path);
+  if (sandbox->supervisor->config.selinux
+      && !moat_selinux_label_tree (path, &sandbox->identity, error))
+    return FALSE;
   *ret_path = g_steal_pointer (&path);
   return TRUE;
 }

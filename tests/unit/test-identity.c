@@ -3,6 +3,7 @@
  * the same slot to two processes racing for it. */
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <selinux/selinux.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -148,6 +149,66 @@ test_labels_carry_the_pair (void)
   g_assert_cmpstr (file, ==, "system_u:object_r:moat_sandbox_file_t:s0:c1,c2");
   /* This host has SELinux compiled in but not enabled (DESIGN.md §7); only check it answers. */
   (void)moat_selinux_enabled ();
+}
+
+static char *
+label_of (const char *path)
+{
+  char *context = NULL;
+  if (lgetfilecon (path, &context) < 0)
+    return NULL;
+  char *copy = g_strdup (context);
+  freecon (context);
+  return copy;
+}
+
+/* A sandbox's /data gets its file label all the way down, and nothing a symlink in it points
+ * at. Labels are extended attributes, which root can write with SELinux off, as here. */
+static void
+test_data_tree_is_labelled (Fixture *fixture, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_build_filename (fixture->state_dir, "data", NULL);
+  g_autofree char *deep = g_build_filename (dir, "a", "b", NULL);
+  g_autofree char *file = g_build_filename (deep, "reading", NULL);
+  g_autofree char *outside = g_build_filename (fixture->state_dir, "host-file", NULL);
+  g_autofree char *link = g_build_filename (dir, "escape", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (deep, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (file, "21.5", -1, NULL));
+  g_assert_true (g_file_set_contents (outside, "host", -1, NULL));
+  g_assert_cmpint (symlink (outside, link), ==, 0);
+  if (lsetfilecon (outside, "system_u:object_r:etc_t:s0") < 0)
+    {
+      g_test_skip_printf ("cannot write security.selinux here: %s", g_strerror (errno));
+      return;
+    }
+
+  MoatIdentity identity;
+  moat_identity_from_slot (5, &identity);
+  g_autofree char *expected = moat_selinux_file_label (&identity);
+  g_assert_true (moat_selinux_label_tree (dir, &identity, &error));
+  g_assert_no_error (error);
+  for (const char *const *path = (const char *const[]){ dir, deep, file, link, NULL }; *path;
+       path++)
+    {
+      g_autofree char *label = label_of (*path);
+      g_assert_cmpstr (label, ==, expected);
+    }
+  g_autofree char *host = label_of (outside);
+  g_assert_cmpstr (host, ==, "system_u:object_r:etc_t:s0");
+
+  /* Another sandbox's pair relabels everything; the same pair again is a no-op. */
+  moat_identity_from_slot (6, &identity);
+  g_autofree char *other = moat_selinux_file_label (&identity);
+  g_assert_true (moat_selinux_label_tree (dir, &identity, &error));
+  g_autofree char *relabelled = label_of (file);
+  g_assert_cmpstr (relabelled, ==, other);
+  g_assert_true (moat_selinux_label_tree (dir, &identity, &error));
+  g_assert_no_error (error);
+
+  g_autofree char *missing = g_build_filename (dir, "missing", NULL);
+  g_assert_false (moat_selinux_label_tree (missing, &identity, &error));
+  g_assert_error (error, MOAT_ERROR, MOAT_ERROR_NOT_FOUND);
 }
 
 static void
@@ -365,6 +426,8 @@ main (int argc, char **argv)
                    test_slots_never_share_uids_or_categories);
   g_test_add_func ("/identity/slot-pairs-are-lexicographic", test_slot_pairs_are_lexicographic);
   g_test_add_func ("/identity/labels-carry-the-pair", test_labels_carry_the_pair);
+  g_test_add ("/identity/data-tree-is-labelled", Fixture, NULL, fixture_set_up,
+              test_data_tree_is_labelled, fixture_tear_down);
   g_test_add ("/identity/allocation-is-lowest-free-and-persisted", Fixture, NULL, fixture_set_up,
               test_allocation_is_lowest_free_and_persisted, fixture_tear_down);
   g_test_add ("/identity/garbage-identity-is-refused", Fixture, NULL, fixture_set_up,
