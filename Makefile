@@ -161,7 +161,7 @@ lint:
 	shellcheck -x ci/install-deps .ci/run tests/run tests/demo tests/integration/*.sh \
 		tests/integration/make-rootfs tests/bench/run tests/bench/net-run tests/bench/boot-bench \
 		sandboxes/build sandboxes/rootfs.sh sandboxes/*/build-rootfs \
-		tree/compose tree/commit tree/layer tree/publish tree/trim-modules tree/var-to-tmpfiles \
+		tree/compose tree/commit tree/layer tree/publish tree/trim-modules tree/var-to-tmpfiles tree/selinux \
 		os/mkimage os/grub/moat-grub-cfg tests/vm/*.sh tests/vm/aarch64/*.sh tests/vm/run tests/demo-vm \
 		os/overlay/usr/lib/systemd/system-generators/moat-upgrade-schedule
 

@@ -43,13 +43,21 @@ $(BUILD)/aarch64/moatd: $(wildcard runtime/*/*.c runtime/*/*.h)
 	$(MAKE) BUILD=$(BUILD)/aarch64 CC=$(CROSS_aarch64)gcc PKG_CONFIG=$(CROSS_aarch64)pkg-config \
 		$(BUILD)/aarch64/moatd $(BUILD)/aarch64/moat $(BUILD)/aarch64/moat-init
 
+# The image's SELinux module, built with Debian's reference policy headers (selinux-policy-dev).
+# The same module serves both architectures.
+$(BUILD)/selinux/moat.pp: os/selinux/moat.te os/selinux/moat.fc os/selinux/moat.if
+	@rm -rf $(BUILD)/selinux && mkdir -p $(BUILD)/selinux
+	cp $^ $(BUILD)/selinux/
+	$(MAKE) -s -C $(BUILD)/selinux -f /usr/share/selinux/devel/Makefile moat.pp
+
 # os_rules ARCH: the base, os and image steps of one architecture.
 define os_rules
 $(BUILD)/os/$(1)/base.stamp: os/packages/common.list os/packages/$(1).list \
 		os/kernel/common.exclude os/kernel/$(1).exclude os/dracut/moat.conf os/dracut/$(1).conf \
-		tree/compose tree/trim-modules tree/var-to-tmpfiles tree/commit
+		tree/compose tree/trim-modules tree/var-to-tmpfiles tree/selinux tree/commit \
+		$(BUILD)/selinux/moat.pp
 	@mkdir -p $(BUILD)/os/$(1)
-	tree/compose $(1) $(BUILD)/os/$(1)/rootfs
+	tree/compose $(1) $(BUILD)/os/$(1)/rootfs $(BUILD)/selinux/moat.pp
 	tree/commit base $(1) $(BUILD)/os/$(1)/rootfs $(OS_BUILD_REPO)
 	@touch $$@
 
