@@ -78,7 +78,22 @@ Memory=32M
 Pids=8
 EOF
 )
-for dir in "$probe_dir" "$memhog_dir" "$forkbomb_dir"; do
+# mcs: reads two files in its /data every 2 s; the test gives one its own category pair and the
+# other a pair no sandbox has, with the same owner and mode (SELinux's MCS, not DAC, decides).
+mcs_dir=$(vm_busybox_bundle "$VMDIR/prep/work" mcs "while :; do
+  for f in own foreign; do
+    if cat /data/\$f >/dev/null 2>&1; then echo \$f=readable; else echo \$f=denied; fi
+  done
+  sleep 2
+done" <<'EOF'
+[Sandbox]
+Name=mcs
+Version=1.0
+Exec=/usr/bin/mcs-run
+Restart=no
+EOF
+)
+for dir in "$probe_dir" "$memhog_dir" "$forkbomb_dir" "$mcs_dir"; do
   name=$(basename "$dir")
   check "the test bundle $name builds and signs" \
     vm_sign_bundle "$dir" "$VMDIR/prep/bundles/$name.moatb" "$VMDIR/prep/work"
@@ -103,8 +118,9 @@ check "the stick mounts read-only at /mnt/stick" vm_mount_stick
 diag "state dirs: $(guest "stat -c '%n %a' /var/lib/moat /var/lib/moat/sandboxes" | tr "\n" " ")"
 check "the publisher key goes into /etc/moat/keys/bundles.d" \
   guest 'install -m 0644 /mnt/stick/publisher.pub /etc/moat/keys/bundles.d/vm-publisher.pub'
-guest "mknod -m 0660 $PROBE_DEVICE c 1 3" >/dev/null
-for name in mqtt sensorlog probe memhog forkbomb; do
+# Labelled as the policy labels a node in /dev (a node made by mknod would stay tmpfs_t).
+guest "mknod -m 0660 $PROBE_DEVICE c 1 3 && restorecon $PROBE_DEVICE" >/dev/null
+for name in mqtt sensorlog probe memhog forkbomb mcs; do
   out=$(guest "moat install /mnt/stick/$name.moatb" 120) && rc=0 || rc=$?
   if [ "$rc" -eq 0 ]; then
     ok "moat install $name.moatb verifies, deploys and starts it"
@@ -127,7 +143,7 @@ for name in mqtt sensorlog; do
     guest "moat logs $name | tail -n 8" | sed "s/^/# $name: /"
   fi
 done
-for name in probe memhog forkbomb; do
+for name in probe memhog forkbomb mcs; do
   check "$name runs" vm_wait_for 60 state_is "$name" running
 done
 guest 'moat list' | sed 's/^/# /'
@@ -159,11 +175,40 @@ check "probe: its declared device ($PROBE_DEVICE rw) can be written" \
   grep -q device_rw=writable <<<"$probe_log"
 check "probe: an undeclared device (/dev/vda) is not there" \
   grep -q device_undeclared=absent <<<"$probe_log"
-if guest 'test "$(cat /sys/fs/selinux/enforce 2>/dev/null)" = 1' >/dev/null; then
-  diag "SELinux is enforcing: process label $(sandbox_field probe confinement.selinux.process_label)"
-else
-  diag "SELinux is not enabled in this image (not in scope here): no labels to check"
-fi
+
+# --- SELinux: enforcing, each sandbox in moat_sandbox_t at its own category pair -------------
+check "SELinux is enforcing" guest 'test "$(cat /sys/fs/selinux/enforce)" = 1'
+check "moatd runs in its domain (moatd_t)" \
+  guest 'grep -q "^system_u:system_r:moatd_t:s0" "/proc/$(systemctl show -P MainPID moatd)/attr/current"'
+labels=()
+for name in mqtt sensorlog probe memhog forkbomb mcs; do
+  want=$(sandbox_field "$name" confinement.selinux.process_label) || true
+  p=$(sandbox_field "$name" pid) || true
+  have=$(guest "tr -d '\\0' </proc/$p/attr/current; echo") || true
+  check "$name: its processes run as $want, as moat status says (/proc: $have)" \
+    test -n "$want" -a "$have" = "$want" -a "${want#system_u:system_r:moat_sandbox_t:s0:c}" != "$want"
+  labels+=("$want")
+done
+check "the six sandboxes have six different category pairs" \
+  test "$(printf '%s\n' "${labels[@]}" | sort -u | wc -l)" = 6
+file_label=$(sandbox_field probe confinement.selinux.file_label) || true
+check "probe: its /data carries its file label ($file_label)" \
+  test "$(guest 'stat -c %C /var/lib/moat/sandboxes/probe/data')" = "$file_label"
+# Same owner and mode for both files; only the category pairs differ.
+guest 'd=/var/lib/moat/sandboxes/mcs/data && echo x >$d/own && echo x >$d/foreign &&
+  chown --reference=$d $d/own $d/foreign && chcon "$(stat -c %C $d)" $d/own &&
+  chcon -l s0:c1,c2 $d/foreign' >/dev/null || true
+check "mcs: reads a file carrying its own category pair" vm_wait_for 30 logged mcs own=readable
+check "mcs: cannot read a file carrying another pair, though its owner and mode allow it" \
+  vm_wait_for 30 logged mcs foreign=denied
+guest 'moat logs mcs | tail -n 2' | sed 's/^/# mcs: /'
+denials=$(guest 'journalctl -b -o cat | grep "avc:  denied"') || true
+diag "SELinux denials since boot: $(printf '%s' "$denials" | grep -c . || true)"
+printf '%s\n' "$denials" | grep . | sed -E 's/.*denied +//; s/ (pid|ino|dev)=[^ ]+//g' | sort | uniq -c |
+  sed 's/^/# /' || true
+check "no SELinux denial involves moatd or a sandbox, but mcs reading the foreign file" \
+  test -z "$(printf '%s' "$denials" | grep -E 'moatd_t|moat_sandbox|moat_var_lib|moat_runtime' |
+    grep -v 'comm="cat" name="foreign"')"
 
 # --- the limits are enforced (pure cgroup2 under systemd in the guest) ------------------------
 check "the guest runs a pure cgroup2 tree" guest 'test "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs'
@@ -261,7 +306,8 @@ guest 'moat list' | sed 's/^/# /' || true
 probe_error=$(list_json | json_get sandboxes.probe.last_error) || true
 check "probe is not started without its declared device ($probe_error)" \
   test "$(field probe state)" = failed -a -n "$(grep -F "$PROBE_DEVICE" <<<"$probe_error")"
-guest "mknod -m 0660 $PROBE_DEVICE c 1 3" >/dev/null
+# Labelled as the policy labels a node in /dev (a node made by mknod would stay tmpfs_t).
+guest "mknod -m 0660 $PROBE_DEVICE c 1 3 && restorecon $PROBE_DEVICE" >/dev/null
 check "... and runs once the device is back (moat start probe)" quietly guest 'moat start probe' 60
 guest 'systemd-analyze time' | sed 's/^/# /' || true
 

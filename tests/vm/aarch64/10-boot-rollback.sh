@@ -65,6 +65,9 @@ vm_boot_with_stick "$STICK" 900
 check "U-Boot ran the image's boot.scr (serial console)" grep -q 'Found U-Boot script /boot.scr' "$SERIAL_LOG"
 check "the kernel is arm64" test "$(guest 'uname -m')" = aarch64
 check "moatd is active" test "$(guest 'systemctl is-active moatd')" = active
+# shellcheck disable=SC2016 # expanded in the guest
+check "SELinux is enforcing, moatd in moatd_t" test "$(guest 'echo "$(cat /sys/fs/selinux/enforce)" \
+  "$(cut -d: -f3 "/proc/$(systemctl show -P MainPID moatd)/attr/current")"')" = "1 moatd_t"
 check "v1 is booted (moat status)" test "$(os_deployment booted commit)" = "$V1"
 check "ostree admin status agrees" test "$(ostree_booted | cut -d. -f1)" = "$V1"
 check "OSTree writes U-Boot's loader/uEnv.txt, which names this deployment's kernel" \
