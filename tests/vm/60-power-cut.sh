@@ -102,8 +102,9 @@ vm_wait_booted 600 || { not_ok "after QEMU was killed: boots"; exit 1; }
 ok "after QEMU was killed: the next boot comes up (systemd: $VM_STATE, ${BOOT_SECONDS} s)"
 check "v2 runs" test "$(booted_commit)" = "$V2"
 good() { guest "grep -q '\"event\":\"boot-good\",\"from\":null,\"to\":\"$V2\".*attempt 2 of 3' /var/lib/moat/events.log" 30; }
+# A ceiling, not a measure: on a loaded machine the sandboxes can take minutes to be healthy.
 check "moatd calls v2 good on attempt 2 of 3: GRUB counted the boot that was cut" \
-  vm_wait_for 120 good
+  vm_wait_for 300 good
 check "/var is whole" test "$(guest "sha256sum < $MARK")" = "$mark"
 check "/etc kept its change" test "$(guest 'cat /etc/moat/vm60-etc')" = kept
 check "v1 is the rollback" test "$(os_deployment rollback commit)" = "$V1"
