@@ -81,6 +81,11 @@ $(foreach a,$(OS_ARCHES),$(eval $(call os_rules,$(a))))
 
 # x86-64 first: its scenarios are the whole of tests/vm; arm64 then boots its own image
 # (tests/vm/aarch64).
+# Every failure is repeated at the end, where a CI log's tail shows it.
 check-vm: image
-	rc=0; tests/vm/run $(IMAGE_DIR)/moat-x86_64.qcow2 || rc=1; \
-	tests/vm/run $(IMAGE_DIR)/moat-aarch64.qcow2 tests/vm/aarch64/*.sh || rc=1; exit $$rc
+	@rm -f $(BUILD)/vm-failures
+	rc=0; export MOAT_VM_FAILURES=$(BUILD)/vm-failures; \
+	tests/vm/run $(IMAGE_DIR)/moat-x86_64.qcow2 || rc=1; \
+	tests/vm/run $(IMAGE_DIR)/moat-aarch64.qcow2 tests/vm/aarch64/*.sh || rc=1; \
+	if [ -s $(BUILD)/vm-failures ]; then echo "--- VM tier failures ---"; cat $(BUILD)/vm-failures; fi; \
+	exit $$rc

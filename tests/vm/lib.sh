@@ -271,8 +271,9 @@ ostree_booted() { guest 'ostree admin status' | awk '$1 == "*" && $2 == "moat" {
 # (hard links: OSTree never rewrites an object in place; with SRC = DEST the repo itself),
 # gets a new commit VERSION of os/ARCH/stable (the guest's architecture): the current commit
 # plus one file, /usr/lib/moat/os-version (holding VERSION), and whatever the command CHANGE
-# (given the layer's directory) writes; signed with the build's OS key (OS_KEY, as os/image.mk), with a
-# static delta from the commit before and a new signed summary, as tree/publish leaves a repo.
+# (given the layer's directory) writes; signed with the build's OS key (OS_KEY, as
+# os/image.mk), with a static delta from the commit before and a new signed summary, as
+# tree/publish leaves a repo.
 # Prints the new commit.
 vm_publish_os_update() {
   local src=$1 dest=$2 version=$3 change=${4:-true} ref=os/$VM_ARCH/stable layer old new
