@@ -237,6 +237,10 @@ main (int argc, char **argv)
             config.selinux ? "ready; SELinux enabled"
                            : "ready; SELinux is not enabled on this host, sandboxes get no labels",
             &daemon);
+  /* Ready once the API answers, before the sandboxes start: units ordered after moatd, and the
+   * boot itself (multi-user.target), do not wait for a sandbox's network and runtime. Whether
+   * the sandboxes came up is the boot gate's question, and `moat status` tells. */
+  moat_sd_notify ("READY=1", NULL);
   /* Remote access comes back at boot if it was enabled; a failure must not keep sandboxes down. */
   g_autoptr (GError) remote_error = NULL;
   if (!moat_remote_restore (MOAT_REMOTE_CONFIG_DIR, &remote_error))
@@ -247,7 +251,6 @@ main (int argc, char **argv)
   g_autoptr (BootGate) gate = NULL;
   if (!no_boot_check && (boot_check || access ("/run/ostree-booted", F_OK) == 0))
     gate = boot_gate_start (moat_path, supervisor, on_boot_log, &daemon);
-  moat_sd_notify ("READY=1", NULL);
   on_watchdog (&daemon);
   g_main_loop_run (daemon.loop);
   g_main_loop_unref (daemon.loop);

@@ -1,6 +1,7 @@
 #!/bin/bash
-# moatd speaks systemd's notify protocol (Type=notify, WatchdogSec=): READY=1 once it has
-# started the sandboxes, WATCHDOG=1 at half the watchdog interval, STOPPING=1 on SIGTERM.
+# moatd speaks systemd's notify protocol (Type=notify, WatchdogSec=): READY=1 once its API
+# answers (the sandboxes start after it, so that the boot does not wait for them), WATCHDOG=1 at
+# half the watchdog interval, STOPPING=1 on SIGTERM.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -33,7 +34,10 @@ wait_for "notify socket" 10 test -S "$TESTDIR/notify.sock"
 
 NOTIFY_SOCKET=$TESTDIR/notify.sock WATCHDOG_USEC=1000000 start_moatd
 check "READY=1 is sent" wait_for ready 10 grep -q 'READY=1' "$TESTDIR/notify.out"
-check "the sandbox was started before READY" test "$(state_of idle)" = running
+api_answers() { moat list >/dev/null; }
+check "the API answers once READY=1 is sent" api_answers
+idle_running() { [ "$(state_of idle)" = running ]; }
+check "the sandbox runs, started after READY" wait_for idle 10 idle_running
 check "WATCHDOG=1 keeps coming (3 pings)" wait_for pings 10 sh -c "[ \$(grep -c WATCHDOG=1 $TESTDIR/notify.out) -ge 3 ]"
 check "STATUS says what runs" grep -q 'STATUS=1 sandboxes running' "$TESTDIR/notify.out"
 stop_moatd
