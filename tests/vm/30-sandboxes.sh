@@ -93,7 +93,19 @@ Exec=/usr/bin/mcs-run
 Restart=no
 EOF
 )
-for dir in "$probe_dir" "$memhog_dir" "$forkbomb_dir" "$mcs_dir"; do
+# nsprobe: the probe again, started by systemd-nspawn (and moat-init) instead of crun.
+nsprobe_dir=$(vm_busybox_bundle "$VMDIR/prep/work" nsprobe "/usr/bin/probe
+echo probe_done=yes
+$FOREVER" <<'EOF'
+[Sandbox]
+Name=nsprobe
+Version=1.0
+Exec=/usr/bin/nsprobe-run
+Backend=nspawn
+Restart=no
+EOF
+)
+for dir in "$probe_dir" "$memhog_dir" "$forkbomb_dir" "$mcs_dir" "$nsprobe_dir"; do
   name=$(basename "$dir")
   check "the test bundle $name builds and signs" \
     vm_sign_bundle "$dir" "$VMDIR/prep/bundles/$name.moatb" "$VMDIR/prep/work"
@@ -119,7 +131,7 @@ diag "state dirs: $(guest "stat -c '%n %a' /var/lib/moat /var/lib/moat/sandboxes
 check "the publisher key goes into /etc/moat/keys/bundles.d" \
   guest 'install -m 0644 /mnt/stick/publisher.pub /etc/moat/keys/bundles.d/vm-publisher.pub'
 guest "mknod -m 0660 $PROBE_DEVICE c 1 3" >/dev/null
-for name in mqtt sensorlog probe memhog forkbomb mcs; do
+for name in mqtt sensorlog probe memhog forkbomb mcs nsprobe; do
   out=$(guest "moat install /mnt/stick/$name.moatb" 120) && rc=0 || rc=$?
   if [ "$rc" -eq 0 ]; then
     ok "moat install $name.moatb verifies, deploys and starts it"
@@ -142,7 +154,7 @@ for name in mqtt sensorlog; do
     guest "moat logs $name | tail -n 8" | sed "s/^/# $name: /"
   fi
 done
-for name in probe memhog forkbomb mcs; do
+for name in probe memhog forkbomb mcs nsprobe; do
   check "$name runs" vm_wait_for 60 state_is "$name" running
 done
 guest 'moat list' | sed 's/^/# /'
@@ -180,16 +192,20 @@ check "SELinux is enforcing" guest 'test "$(cat /sys/fs/selinux/enforce)" = 1'
 check "moatd runs in its domain (moatd_t)" \
   guest 'grep -q "^system_u:system_r:moatd_t:s0" "/proc/$(systemctl show -P MainPID moatd)/attr/current"'
 labels=()
-for name in mqtt sensorlog probe memhog forkbomb mcs; do
+for name in mqtt sensorlog probe memhog forkbomb mcs nsprobe; do
   want=$(sandbox_field "$name" confinement.selinux.process_label) || true
   p=$(sandbox_field "$name" pid) || true
+  # With nspawn the main process is systemd-nspawn itself (moatd's domain); its child is the
+  # sandbox's first process.
+  [ "$name" != nsprobe ] ||
+    p=$(guest "cat /proc/[0-9]*/stat 2>/dev/null | awk '\$4 == $p { print \$1; exit }'") || true
   have=$(guest "tr -d '\\0' </proc/$p/attr/current; echo") || true
   check "$name: its processes run as $want, as moat status says (/proc: $have)" \
     test -n "$want" -a "$have" = "$want" -a "${want#system_u:system_r:moat_sandbox_t:s0:c}" != "$want"
   labels+=("$want")
 done
-check "the six sandboxes have six different category pairs" \
-  test "$(printf '%s\n' "${labels[@]}" | sort -u | wc -l)" = 6
+check "the seven sandboxes have seven different category pairs" \
+  test "$(printf '%s\n' "${labels[@]}" | sort -u | wc -l)" = 7
 file_label=$(sandbox_field probe confinement.selinux.file_label) || true
 check "probe: its /data carries its file label ($file_label)" \
   test "$(guest 'stat -c %C /var/lib/moat/sandboxes/probe/data')" = "$file_label"
@@ -201,6 +217,18 @@ check "mcs: reads a file carrying its own category pair" vm_wait_for 30 logged m
 check "mcs: cannot read a file carrying another pair, though its owner and mode allow it" \
   vm_wait_for 30 logged mcs foreign=denied
 guest 'moat logs mcs | tail -n 2' | sed 's/^/# mcs: /'
+# The nspawn backend under the same policy: the probe's floor from inside, its /data usable.
+vm_wait_for 60 logged nsprobe probe_done=yes || true
+nsprobe_log=$(guest 'moat logs nsprobe' 30) || true
+nsprobe_value() { printf '%s\n' "$nsprobe_log" | sed -n "s/.*\b$1=//p" | tail -n 1; }
+check "nsprobe (systemd-nspawn): Seccomp 2, CapEff 0, no_new_privs, under enforcing" \
+  test "$(nsprobe_value seccomp)/$(nsprobe_value cap_eff)/$(nsprobe_value no_new_privs)" \
+  = 2/0000000000000000/1
+check "nsprobe (systemd-nspawn): its root is read-only and its labelled /data writable" \
+  test "$(nsprobe_value root_readonly)/$(nsprobe_value data_writable)" = yes/yes
+check "nsprobe: its /data carries its own file label" \
+  test "$(guest 'stat -c %C /var/lib/moat/sandboxes/nsprobe/data')" \
+  = "$(sandbox_field nsprobe confinement.selinux.file_label)"
 denials=$(guest 'journalctl -b -o cat | grep "avc:  denied"') || true
 diag "SELinux denials since boot: $(printf '%s' "$denials" | grep -c . || true)"
 printf '%s\n' "$denials" | grep . | sed -E 's/.*denied +//; s/ (pid|ino|dev)=[^ ]+//g' | sort | uniq -c |
