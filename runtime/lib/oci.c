@@ -580,9 +580,11 @@ add_nspawn_selinux (GPtrArray *argv, const MoatSandboxSpec *spec)
 {
   if (!spec->selinux)
     return;
-  g_autofree char *process = moat_selinux_process_label (&spec->identity);
+  /* moat-init needs what the payload must not have (unmounting, dropping the bounding set):
+   * it runs in a domain of its own, and the policy moves the payload to moat_sandbox_t. */
+  g_autofree char *init = moat_selinux_init_label (&spec->identity);
   g_autofree char *file = moat_selinux_file_label (&spec->identity);
-  add (argv, "--selinux-context=%s", process);
+  add (argv, "--selinux-context=%s", init);
   add (argv, "--selinux-apifs-context=%s", file);
 }
 

@@ -31,6 +31,12 @@ moat_selinux_process_label (const MoatIdentity *identity)
 }
 
 char *
+moat_selinux_init_label (const MoatIdentity *identity)
+{
+  return label ("system_u:system_r:" MOAT_SELINUX_INIT_TYPE, identity);
+}
+
+char *
 moat_selinux_file_label (const MoatIdentity *identity)
 {
   return label ("system_u:object_r:" MOAT_SELINUX_FILE_TYPE, identity);

@@ -143,9 +143,11 @@ test_labels_carry_the_pair (void)
   moat_identity_from_slot (1023, &identity);
   g_autofree char *level = moat_identity_mcs_level (&identity);
   g_autofree char *process = moat_selinux_process_label (&identity);
+  g_autofree char *init = moat_selinux_init_label (&identity);
   g_autofree char *file = moat_selinux_file_label (&identity);
   g_assert_cmpstr (level, ==, "s0:c1,c2");
   g_assert_cmpstr (process, ==, "system_u:system_r:moat_sandbox_t:s0:c1,c2");
+  g_assert_cmpstr (init, ==, "system_u:system_r:moat_init_t:s0:c1,c2");
   g_assert_cmpstr (file, ==, "system_u:object_r:moat_sandbox_file_t:s0:c1,c2");
   /* This host has SELinux compiled in but not enabled (DESIGN.md §7); only check it answers. */
   (void)moat_selinux_enabled ();

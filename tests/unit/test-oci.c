@@ -733,9 +733,10 @@ test_nspawn_limits_go_to_the_scope (void)
   assert_argv_has (argv, "--property=DeviceAllow=/dev/null rw");
   assert_argv_has (argv, "--property=DeviceAllow=/dev/zero r");
 
-  g_autofree char *process = moat_selinux_process_label (&spec.identity);
+  g_autofree char *init = moat_selinux_init_label (&spec.identity);
   g_autofree char *file = moat_selinux_file_label (&spec.identity);
-  g_autofree char *context = g_strconcat ("--selinux-context=", process, NULL);
+  g_autofree char *context = g_strconcat ("--selinux-context=", init, NULL);
+  g_assert_true (g_str_has_prefix (init, "system_u:system_r:moat_init_t:s0:c"));
   g_autofree char *apifs = g_strconcat ("--selinux-apifs-context=", file, NULL);
   assert_argv_has (argv, context);
   assert_argv_has (argv, apifs);
