@@ -989,8 +989,14 @@ health_argv (Sandbox *sandbox)
         *space = '\0';
       g_autofree char *target = g_strdup_printf ("--target=%s", leader);
       g_strv_builder_add_many (builder, supervisor->nsenter_path, target, "--all", "--root", "--wd",
-                               MOAT_NSPAWN_INIT_PATH, "--seccomp", MOAT_NSPAWN_BPF_PATH, "--",
-                               NULL);
+                               MOAT_NSPAWN_INIT_PATH, "--seccomp", MOAT_NSPAWN_BPF_PATH, NULL);
+      /* nsenter and moat-init run in moatd's domain; the check itself runs in the sandbox's. */
+      if (supervisor->config.selinux)
+        {
+          g_autofree char *label = moat_selinux_process_label (&sandbox->identity);
+          g_strv_builder_add_many (builder, "--exec-label", label, NULL);
+        }
+      g_strv_builder_add (builder, "--");
     }
   g_strv_builder_addv (builder, (const char **)sandbox->manifest->health_command);
   return g_strv_builder_end (builder);

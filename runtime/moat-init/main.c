@@ -3,7 +3,7 @@
  * this static binary read-only into the sandbox, and nspawn runs
  *
  *   moat-init --seccomp BPF_FILE [--unmount PATH]... [--keep-cap N]... [--uid N] [--gid N]
- *             -- COMMAND [ARGS...]
+ *             [--exec-label LABEL] -- COMMAND [ARGS...]
  *
  * which confines itself and then becomes COMMAND. Plain libc, linked statically: it runs in
  * any root filesystem and needs no library from the sandbox, and it reads nothing from the
@@ -42,6 +42,10 @@
  *   result is read back: those three and the bounding set must hold exactly those, and the
  *   ambient set nothing, or moat-init fails. An exec as root then gets the kept ones, as
  *   non-root none.
+ * - --exec-label (moatd's health checks under SELinux, which nsenter starts in moatd's own
+ *   domain) writes LABEL, the sandbox's process label, to /proc/self/attr/exec: the exec of
+ *   COMMAND then moves it into the sandbox's domain and category pair, or fails. Under nspawn
+ *   the policy makes that move itself (moat_init_t to moat_sandbox_t).
  * - The filter is loaded last, with SECCOMP_FILTER_FLAG_TSYNC (moot in this single-threaded
  *   program, but it makes "every thread" explicit), so none of the steps above depends on it.
  *   Filters only restrict, and a process can never remove one.
@@ -77,7 +81,7 @@
 
 static const char usage[]
     = "usage: moat-init --seccomp BPF_FILE [--unmount PATH]... [--keep-cap N]... [--uid N]"
-      " [--gid N] -- COMMAND [ARGS...]";
+      " [--gid N] [--exec-label LABEL] -- COMMAND [ARGS...]";
 
 static struct sock_filter filter[BPF_MAXINSNS];
 
@@ -132,6 +136,36 @@ parse_capability (const char *text)
   if (prctl (PR_CAPBSET_READ, cap, 0, 0, 0) < 0)
     die ("--keep-cap '%s': not a capability of this kernel: %s", text, strerror (errno));
   return UINT64_C (1) << cap;
+}
+
+/* An SELinux context as moatd writes one: printable, no blank, at most 255 bytes. The kernel
+ * judges the rest when it is written. */
+static const char *
+parse_label (const char *text)
+{
+  if (text == NULL || text[0] == '\0')
+    die ("--exec-label needs a value\n%s", usage);
+  size_t len = strlen (text);
+  if (len > 255)
+    die ("--exec-label: longer than 255 bytes");
+  for (size_t i = 0; i < len; i++)
+    if (text[i] <= ' ' || text[i] > '~')
+      die ("--exec-label '%s': not a printable label without blanks", text);
+  return text;
+}
+
+/* The next exec runs as LABEL (SELinux's /proc/self/attr/exec). */
+static void
+set_exec_label (const char *label)
+{
+  const char *path = "/proc/self/attr/exec";
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    die_errno ("open", path);
+  size_t len = strlen (label);
+  if (write (fd, label, len) != (ssize_t)len)
+    die_errno ("write", path);
+  close (fd);
 }
 
 static const char *
@@ -340,6 +374,7 @@ main (int argc, char **argv)
   const char *unmounts[MAX_UNMOUNTS];
   int n_unmounts = 0;
   bool set_uid = false, set_gid = false;
+  const char *exec_label = NULL;
   uint64_t keep = 0;
   uid_t uid = 0;
   gid_t gid = 0;
@@ -363,6 +398,8 @@ main (int argc, char **argv)
           uid = parse_id ("--uid", argv[++i]);
           set_uid = true;
         }
+      else if (strcmp (argv[i], "--exec-label") == 0)
+        exec_label = parse_label (argv[++i]);
       else if (strcmp (argv[i], "--gid") == 0)
         {
           gid = parse_id ("--gid", argv[++i]);
@@ -390,6 +427,8 @@ main (int argc, char **argv)
   change_ids (set_gid, gid, set_uid, uid);
   set_capabilities (keep);
   check_capabilities (keep);
+  if (exec_label != NULL)
+    set_exec_label (exec_label);
   if (syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
     die_errno ("load seccomp filter", bpf_path);
 

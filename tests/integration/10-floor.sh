@@ -108,3 +108,13 @@ EOF2
     grep -Eq 'block device|kernel memory' <<<"$err"
   check "... and no ACL was left on it" sh -c "! getfacl -n $node 2>/dev/null | grep -q '^user:[0-9]'"
 done
+
+# moat-init's --exec-label (nspawn health checks under SELinux) takes only a plain label; a bad
+# one ends it with 127 before anything runs.
+for label in '' 'system_u:system_r:moat_sandbox_t:s0 c1' "$(printf 'x%.0s' $(seq 256))"; do
+  rc=0
+  err=$("$BUILD/moat-init" --seccomp /nonexistent --exec-label "$label" -- \
+    /bin/touch "$TESTDIR/ran" 2>&1) || rc=$?
+  check "moat-init refuses --exec-label '${label:0:40}' (exit $rc: ${err%%$'\n'*})" \
+    test "$rc" = 127 -a ! -e "$TESTDIR/ran" -a "${err#moat-init: --exec-label}" != "$err"
+done
