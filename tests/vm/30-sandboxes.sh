@@ -93,8 +93,12 @@ Exec=/usr/bin/mcs-run
 Restart=no
 EOF
 )
-# nsprobe: the probe again, started by systemd-nspawn (and moat-init) instead of crun.
+# nsprobe: the probe again, started by systemd-nspawn (and moat-init) instead of crun, with one
+# named capability, which it uses: it listens on port 80. Its health check (nsenter and
+# moat-init, then the command) writes the label it ran as to /data.
 nsprobe_dir=$(vm_busybox_bundle "$VMDIR/prep/work" nsprobe "/usr/bin/probe
+nc -l -p 80 2>/tmp/nc.err & sleep 2
+if kill \$! 2>/dev/null; then echo bind80=yes; else echo bind80=no: \$(cat /tmp/nc.err); fi
 echo probe_done=yes
 $FOREVER" <<'EOF'
 [Sandbox]
@@ -103,6 +107,14 @@ Version=1.0
 Exec=/usr/bin/nsprobe-run
 Backend=nspawn
 Restart=no
+
+[Security]
+Capabilities=CAP_NET_BIND_SERVICE
+
+[Health]
+Command=/bin/sh -c "cat /proc/self/attr/current >/data/health-label"
+Interval=5s
+Timeout=5s
 EOF
 )
 for dir in "$probe_dir" "$memhog_dir" "$forkbomb_dir" "$mcs_dir" "$nsprobe_dir"; do
@@ -190,18 +202,23 @@ check "probe: an undeclared device (/dev/vda) is not there" \
 # --- SELinux: enforcing, each sandbox in moat_sandbox_t at its own category pair -------------
 check "SELinux is enforcing" guest 'test "$(cat /sys/fs/selinux/enforce)" = 1'
 check "moatd runs in its domain (moatd_t)" \
-  guest 'grep -q "^system_u:system_r:moatd_t:s0" "/proc/$(systemctl show -P MainPID moatd)/attr/current"'
+  guest 'grep -q "^system_u:system_r:moatd_t:s0" \
+    "/proc/$(systemctl show -P MainPID moatd)/attr/current"'
 labels=()
 for name in mqtt sensorlog probe memhog forkbomb mcs nsprobe; do
   want=$(sandbox_field "$name" confinement.selinux.process_label) || true
   p=$(sandbox_field "$name" pid) || true
-  # With nspawn the main process is systemd-nspawn itself (moatd's domain); its child is the
-  # sandbox's first process.
-  [ "$name" != nsprobe ] ||
-    p=$(guest "cat /proc/[0-9]*/stat 2>/dev/null | awk '\$4 == $p { print \$1; exit }'") || true
+  # With nspawn the main process is systemd-nspawn itself, and its child nspawn's stub init
+  # (both in moatd's domain: nspawn labels only the exec of moat-init); the payload is the
+  # stub's child.
+  if [ "$name" = nsprobe ]; then
+    stub=$(guest "cut -d' ' -f1 /proc/$p/task/$p/children") || true
+    p=$(guest "cut -d' ' -f1 /proc/$stub/task/$stub/children") || true
+  fi
   have=$(guest "tr -d '\\0' </proc/$p/attr/current; echo") || true
   check "$name: its processes run as $want, as moat status says (/proc: $have)" \
-    test -n "$want" -a "$have" = "$want" -a "${want#system_u:system_r:moat_sandbox_t:s0:c}" != "$want"
+    test -n "$want" -a "$have" = "$want" \
+    -a "${want#system_u:system_r:moat_sandbox_t:s0:c}" != "$want"
   labels+=("$want")
 done
 check "the seven sandboxes have seven different category pairs" \
@@ -221,20 +238,30 @@ guest 'moat logs mcs | tail -n 2' | sed 's/^/# mcs: /'
 vm_wait_for 60 logged nsprobe probe_done=yes || true
 nsprobe_log=$(guest 'moat logs nsprobe' 30) || true
 nsprobe_value() { printf '%s\n' "$nsprobe_log" | sed -n "s/.*\b$1=//p" | tail -n 1; }
-check "nsprobe (systemd-nspawn): Seccomp 2, CapEff 0, no_new_privs, under enforcing" \
-  test "$(nsprobe_value seccomp)/$(nsprobe_value cap_eff)/$(nsprobe_value no_new_privs)" \
-  = 2/0000000000000000/1
+check "nsprobe (systemd-nspawn): Seccomp 2, no_new_privs, CapEff only CAP_NET_BIND_SERVICE" \
+  test "$(nsprobe_value seccomp)/$(nsprobe_value no_new_privs)/$(nsprobe_value cap_eff)" \
+  = 2/1/0000000000000400
+check "nsprobe: its named capability works under enforcing (it listens on port 80)" \
+  test "$(nsprobe_value bind80)" = yes
 check "nsprobe (systemd-nspawn): its root is read-only and its labelled /data writable" \
   test "$(nsprobe_value root_readonly)/$(nsprobe_value data_writable)" = yes/yes
+health_label() {
+  guest "tr -d '\\0' </var/lib/moat/sandboxes/nsprobe/data/health-label; echo" 30
+}
+vm_wait_for 60 health_label >/dev/null || true
+check "nsprobe: its health check runs as the sandbox does ($(health_label || true))" \
+  test "$(health_label)" = "$(sandbox_field nsprobe confinement.selinux.process_label)"
+check "nsprobe: and passes (health: healthy)" test "$(sandbox_field nsprobe health)" = healthy
 check "nsprobe: its /data carries its own file label" \
   test "$(guest 'stat -c %C /var/lib/moat/sandboxes/nsprobe/data')" \
   = "$(sandbox_field nsprobe confinement.selinux.file_label)"
 denials=$(guest 'journalctl -b -o cat | grep "avc:  denied"') || true
 diag "SELinux denials since boot: $(printf '%s' "$denials" | grep -c . || true)"
-printf '%s\n' "$denials" | grep . | sed -E 's/.*denied +//; s/ (pid|ino|dev)=[^ ]+//g' | sort | uniq -c |
+printf '%s\n' "$denials" | grep . | sed -E 's/.*denied +//; s/ (pid|ino|dev)=[^ ]+//g' |
+  sort | uniq -c |
   sed 's/^/# /' || true
 check "no SELinux denial involves moatd or a sandbox, but mcs reading the foreign file" \
-  test -z "$(printf '%s' "$denials" | grep -E 'moatd_t|moat_sandbox|moat_var_lib|moat_runtime' |
+  test -z "$(printf '%s' "$denials" | grep -E 'moatd_t|moat_init|moat_sandbox|moat_var_lib|moat_runtime' |
     grep -v 'comm="cat" name="foreign"')"
 
 # --- the limits are enforced (pure cgroup2 under systemd in the guest) ------------------------

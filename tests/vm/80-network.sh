@@ -71,8 +71,8 @@ check "SELinux is enforcing" guest 'test "$(cat /sys/fs/selinux/enforce)" = 1'
 
 # The LAN: a host at 192.168.50.2 behind the hub's 192.168.50.1, with echo servers on 7000
 # (declared) and 7001 (not), and a route to the sandboxes past the hub.
-check "a LAN namespace is set up in the guest" quietly guest "mkdir -p /run/netns && restorecon /run/netns &&
-  touch $LAN && unshare --net=$LAN true &&
+check "a LAN namespace is set up in the guest" quietly guest "mkdir -p /run/netns &&
+  restorecon /run/netns && touch $LAN && unshare --net=$LAN true &&
   ip link add up-lan type veth peer name eth0 netns $LAN &&
   ip addr add 192.168.50.1/24 dev up-lan && ip link set up-lan up &&
   $IN_LAN ip addr add 192.168.50.2/24 dev eth0 && $IN_LAN ip link set eth0 up &&
@@ -189,7 +189,8 @@ guest "$IN_REMOTE wg setconf wgp /run/vm80-wg.conf" >/dev/null
 check "the removed peer's pings go unanswered" not ping_hub
 check "... and it cannot reach the allowed port either" not connects remote 10.90.0.1 8123
 
-denials=$(guest 'journalctl -b -o cat | grep "avc:  denied"' 30 | grep -E 'moat|ifconfig_t|wireguard') || true
+denials=$(guest 'journalctl -b -o cat | grep "avc:  denied"' 30 |
+  grep -E 'moat|ifconfig_t|wireguard') || true
 printf '%s\n' "$denials" | grep . | sed 's/^/# /' || true
 check "no SELinux denial involves moat's types, ip or WireGuard" test -z "$denials"
 
