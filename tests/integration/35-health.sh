@@ -57,7 +57,12 @@ check "moat status counts the one required sandbox that is not healthy" test "$(
 check "moat list shows the health" sh -c "$MOAT --run-dir $RUN list | grep -Eq '^sick .* unhealthy'"
 check "a check that outlives its Timeout makes the sandbox unhealthy" wait_for health 30 health_is slow unhealthy
 sleep 3
-checks=$(pgrep -fc '^sleep 300' || true)
+# Only the slow sandbox's own: other programs on the host may be sleeping 300 s too.
+slow_pidns=$(readlink "/proc/$(field_of slow pid)/ns/pid")
+checks=0
+for p in $(pgrep -f '^sleep 300' || true); do
+  [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" != "$slow_pidns" ] || checks=$((checks + 1))
+done
 diag "health-check sleeps left: $checks"
 check "a timed-out check is killed, with what it started (at most the current one runs)" \
   test "$checks" -le 1
