@@ -622,6 +622,26 @@ parse_publish (Parser *p, const char *value, GError **error)
   return TRUE;
 }
 
+static gboolean
+parse_discover (Parser *p, const char *value, GError **error)
+{
+  g_autofree char *problem = NULL;
+  g_autofree MoatDiscover *discover = moat_discover_parse (value, &problem);
+  if (discover == NULL)
+    return invalid (p, error, "%s", problem);
+  GPtrArray *declared = p->manifest->network.discover;
+  for (guint i = 0; i < declared->len; i++)
+    {
+      const MoatDiscover *earlier = declared->pdata[i];
+      if (earlier->group == discover->group && earlier->port == discover->port)
+        return invalid (p, error, "'%s' is declared twice", value);
+    }
+  if (!check_room (p, declared->len, error))
+    return FALSE;
+  g_ptr_array_add (declared, g_steal_pointer (&discover));
+  return TRUE;
+}
+
 /* [Resources] */
 
 static gboolean
@@ -757,6 +777,7 @@ static const struct Key
   { SECTION_NETWORK, "Allow", TRUE, parse_allow },
   { SECTION_NETWORK, "Accept", TRUE, parse_accept },
   { SECTION_NETWORK, "Publish", TRUE, parse_publish },
+  { SECTION_NETWORK, "Discover", TRUE, parse_discover },
   { SECTION_RESOURCES, "Memory", FALSE, parse_memory },
   { SECTION_RESOURCES, "CPUWeight", FALSE, parse_cpu_weight },
   { SECTION_RESOURCES, "Pids", FALSE, parse_pids },

@@ -43,6 +43,7 @@ moat_network_policy_init (MoatNetworkPolicy *policy)
   policy->allow = g_ptr_array_new_with_free_func ((GDestroyNotify)moat_flow_free);
   policy->accept = g_ptr_array_new_with_free_func ((GDestroyNotify)moat_flow_free);
   policy->publish = g_ptr_array_new_with_free_func (g_free);
+  policy->discover = g_ptr_array_new_with_free_func (g_free);
 }
 
 void
@@ -51,6 +52,7 @@ moat_network_policy_clear (MoatNetworkPolicy *policy)
   g_clear_pointer (&policy->allow, g_ptr_array_unref);
   g_clear_pointer (&policy->accept, g_ptr_array_unref);
   g_clear_pointer (&policy->publish, g_ptr_array_unref);
+  g_clear_pointer (&policy->discover, g_ptr_array_unref);
 }
 
 gboolean
@@ -58,7 +60,8 @@ moat_network_policy_is_empty (const MoatNetworkPolicy *policy)
 {
   return (policy->allow == NULL || policy->allow->len == 0)
          && (policy->accept == NULL || policy->accept->len == 0)
-         && (policy->publish == NULL || policy->publish->len == 0);
+         && (policy->publish == NULL || policy->publish->len == 0)
+         && (policy->discover == NULL || policy->discover->len == 0);
 }
 
 /* --- parsing --------------------------------------------------------------------------- */
@@ -236,6 +239,47 @@ moat_publish_parse (const char *value, char **ret_problem)
       || !parse_proto (slash + 1, &publish->proto, ret_problem))
     return NULL;
   return g_steal_pointer (&publish);
+}
+
+/* The discovery protocols known by name; anything else is broadcast:PORT. */
+static const struct
+{
+  const char *name;
+  uint32_t group;
+  guint16 port;
+} discover_names[] = {
+  { "mdns", 0xe00000fbu, 5353 }, /* 224.0.0.251 */
+  { "ssdp", 0xeffffffau, 1900 }, /* 239.255.255.250 */
+};
+
+MoatDiscover *
+moat_discover_parse (const char *value, char **ret_problem)
+{
+  g_autofree MoatDiscover *discover = g_new0 (MoatDiscover, 1);
+  for (gsize i = 0; i < G_N_ELEMENTS (discover_names); i++)
+    if (g_str_equal (value, discover_names[i].name))
+      {
+        discover->group = discover_names[i].group;
+        discover->port = discover_names[i].port;
+        return g_steal_pointer (&discover);
+      }
+  if (!g_str_has_prefix (value, "broadcast:"))
+    return *ret_problem = g_strdup_printf (
+               "'%s' is not a discovery protocol (mdns, ssdp or broadcast:PORT)", value),
+           NULL;
+  discover->group = MOAT_DISCOVER_BROADCAST;
+  if (!parse_port (value + strlen ("broadcast:"), &discover->port, ret_problem))
+    return NULL;
+  return g_steal_pointer (&discover);
+}
+
+char *
+moat_discover_to_string (const MoatDiscover *discover)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (discover_names); i++)
+    if (discover->group == discover_names[i].group && discover->port == discover_names[i].port)
+      return g_strdup (discover_names[i].name);
+  return g_strdup_printf ("broadcast:%u", discover->port);
 }
 
 gboolean
@@ -444,6 +488,24 @@ append_chain (GString *out, const char *chain, const char *counter, const char *
     }
 }
 
+/* What a sandbox sends to moatd's discovery relay (relay.c), which listens on the hub's side
+ * of its veth. The IGMP reports its kernel sends on joining a group are dropped uncounted:
+ * the relay joins for it. */
+static void
+append_discover (GString *out, const char *chain, GPtrArray *discover)
+{
+  const char *table = "inet " MOAT_NET_TABLE;
+  for (guint i = 0; i < discover->len; i++)
+    {
+      const MoatDiscover *d = discover->pdata[i];
+      g_autofree char *group = moat_network_format_address (d->group);
+      g_string_append_printf (out, "add rule %s %s ip daddr %s udp dport %u accept\n", table, chain,
+                              group, d->port);
+    }
+  if (discover->len > 0)
+    g_string_append_printf (out, "add rule %s %s ip protocol igmp drop\n", table, chain);
+}
+
 static void
 append_drop (GString *out, const char *chain, const char *counter, const char *name,
              const char *direction)
@@ -476,6 +538,7 @@ moat_network_ruleset_add (const char *name, guint slot, const MoatNetworkPolicy 
   /* A sandbox given CAP_NET_RAW could forge its source address. */
   g_autofree char *spoof = g_strdup_printf ("ip saddr != %s", address);
   append_chain (out, out_chain, out_counter, spoof, policy->allow, TRUE, lookup, lookup_data);
+  append_discover (out, out_chain, policy->discover);
   append_drop (out, out_chain, out_counter, name, "out");
   append_chain (out, in_chain, in_counter, NULL, policy->accept, FALSE, lookup, lookup_data);
   for (guint i = 0; i < policy->publish->len; i++)

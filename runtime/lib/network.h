@@ -45,12 +45,23 @@ typedef struct
   guint16 host_port, port;
 } MoatPublish;
 
-/* What [Network] says. Empty (all three arrays empty): loopback only, no veth at all. */
+/* Discover=mdns|ssdp|broadcast:PORT: LAN discovery traffic that moatd's relay (relay.h)
+ * carries between the hub's LAN interfaces and the sandbox. Always UDP. */
 typedef struct
 {
-  GPtrArray *allow;   /* of MoatFlow* */
-  GPtrArray *accept;  /* of MoatFlow* (never MOAT_PEER_INTERNET) */
-  GPtrArray *publish; /* of MoatPublish* */
+  uint32_t group; /* host byte order: a multicast group, or 255.255.255.255 for broadcast */
+  guint16 port;
+} MoatDiscover;
+
+#define MOAT_DISCOVER_BROADCAST 0xffffffffu
+
+/* What [Network] says. Empty (all arrays empty): loopback only, no veth at all. */
+typedef struct
+{
+  GPtrArray *allow;    /* of MoatFlow* */
+  GPtrArray *accept;   /* of MoatFlow* (never MOAT_PEER_INTERNET) */
+  GPtrArray *publish;  /* of MoatPublish* */
+  GPtrArray *discover; /* of MoatDiscover* */
 } MoatNetworkPolicy;
 
 void moat_network_policy_init (MoatNetworkPolicy *policy);
@@ -64,6 +75,11 @@ MoatFlow *moat_flow_parse (const char *value, gboolean internet, char **ret_prob
 
 /* Parse "[HOSTPORT:]PORT/PROTO". */
 MoatPublish *moat_publish_parse (const char *value, char **ret_problem);
+
+/* Parse "mdns" (224.0.0.251:5353), "ssdp" (239.255.255.250:1900) or "broadcast:PORT". */
+MoatDiscover *moat_discover_parse (const char *value, char **ret_problem);
+/* "mdns", "ssdp", "broadcast:6667" */
+char *moat_discover_to_string (const MoatDiscover *discover);
 
 /* Whether A and B could match the same packet (same protocol, intersecting ports, the same
  * sandbox or intersecting addresses). */

@@ -538,7 +538,7 @@ static const Refusal refusals[] = {
 
   /* [Network] */
   { "/manifest/refuses-unknown-network-key", "[Network]\nPeer=mqtt\n",
-    "test.manifest:2: Peer: unknown key in [Network] (known: Allow Accept Publish)" },
+    "test.manifest:2: Peer: unknown key in [Network] (known: Allow Accept Publish Discover)" },
   { "/manifest/refuses-flow-without-port", "[Network]\nAllow=mqtt\n",
     "test.manifest:2: Allow: 'mqtt' is not PEER:PORT/PROTO (e.g. mqtt:1883/tcp)" },
   { "/manifest/refuses-flow-without-protocol", "[Network]\nAllow=mqtt:1883\n",
@@ -603,6 +603,15 @@ static const Refusal refusals[] = {
   { "/manifest/refuses-hub-port-published-twice",
     "[Network]\nPublish=8080:80/tcp\nPublish=8080:81/tcp\n",
     "test.manifest:3: Publish: hub port 8080/tcp is published twice" },
+  { "/manifest/refuses-unknown-discovery", "[Network]\nDiscover=bonjour\n",
+    "test.manifest:2: Discover: 'bonjour' is not a discovery protocol (mdns, ssdp or "
+    "broadcast:PORT)" },
+  { "/manifest/refuses-broadcast-port-zero", "[Network]\nDiscover=broadcast:0\n",
+    "test.manifest:2: Discover: port '0' is not 1..65535" },
+  { "/manifest/refuses-broadcast-without-port", "[Network]\nDiscover=broadcast:\n",
+    "test.manifest:2: Discover: port '' is not 1..65535" },
+  { "/manifest/refuses-discovery-twice", "[Network]\nDiscover=mdns\nDiscover=mdns\n",
+    "test.manifest:3: Discover: 'mdns' is declared twice" },
 
   /* [Resources] */
   { "/manifest/refuses-unknown-size-suffix", "[Resources]\nMemory=12Q\n",
@@ -739,7 +748,10 @@ test_parses_network (void)
                                                  "Accept=thermostat:1883/tcp\n"
                                                  "Accept=192.168.1.0/24:1883/tcp\n"
                                                  "Publish=8080:80/tcp\n"
-                                                 "Publish=5353/udp\n");
+                                                 "Publish=5353/udp\n"
+                                                 "Discover=ssdp\n"
+                                                 "Discover=broadcast:6667\n"
+                                                 "Discover=mdns\n");
   const char *allow[] = { "mqtt:1883/tcp", "192.168.1.20:554/tcp", "192.168.2.0/24:5000-5010/udp",
                           "internet:443/tcp" };
   g_assert_cmpuint (m->network.allow->len, ==, G_N_ELEMENTS (allow));
@@ -760,6 +772,24 @@ test_parses_network (void)
   g_assert_cmpuint (m->network.publish->len, ==, 2);
   g_autofree char *published = moat_publish_to_string (m->network.publish->pdata[1]);
   g_assert_cmpstr (published, ==, "5353:5353/udp");
+  const char *discover[] = { "ssdp", "broadcast:6667", "mdns" };
+  g_assert_cmpuint (m->network.discover->len, ==, G_N_ELEMENTS (discover));
+  for (guint i = 0; i < G_N_ELEMENTS (discover); i++)
+    {
+      g_autofree char *text = moat_discover_to_string (m->network.discover->pdata[i]);
+      g_assert_cmpstr (text, ==, discover[i]);
+    }
+  const MoatDiscover *broadcast = m->network.discover->pdata[1];
+  g_assert_cmphex (broadcast->group, ==, MOAT_DISCOVER_BROADCAST);
+  g_assert_cmpuint (broadcast->port, ==, 6667);
+  g_assert_false (moat_network_policy_is_empty (&m->network));
+}
+
+/* Discovery alone gives a sandbox a network: the relay needs its veth. */
+static void
+test_discovery_alone_is_a_network (void)
+{
+  g_autoptr (MoatManifest) m = parse_ok (MINIMAL "[Network]\nDiscover=mdns\n");
   g_assert_false (moat_network_policy_is_empty (&m->network));
 }
 
@@ -915,6 +945,7 @@ main (int argc, char **argv)
   g_test_add_func ("/manifest/refuses-too-many-words", test_refuses_too_many_words);
   g_test_add_func ("/manifest/refuses-too-many-flows", test_refuses_too_many_flows);
   g_test_add_func ("/manifest/parses-network", test_parses_network);
+  g_test_add_func ("/manifest/discovery-alone-is-a-network", test_discovery_alone_is_a_network);
   g_test_add_func ("/manifest/empty-network-is-loopback-only", test_empty_network_is_loopback_only);
   g_test_add_func ("/manifest/accepts-distinct-flows", test_accepts_distinct_flows);
   g_test_add_func ("/manifest/uses-filename-in-messages", test_uses_filename_in_messages);

@@ -73,6 +73,8 @@ policy_of (MoatNetworkPolicy *policy)
   g_ptr_array_add (policy->accept, flow ("192.168.1.20:22/tcp", FALSE));
   g_autofree char *problem = NULL;
   g_ptr_array_add (policy->publish, moat_publish_parse ("8080:80/tcp", &problem));
+  g_ptr_array_add (policy->discover, moat_discover_parse ("mdns", &problem));
+  g_ptr_array_add (policy->discover, moat_discover_parse ("broadcast:6667", &problem));
 }
 
 /* Every declared flow is one rule; a flow to another sandbox returns (that sandbox's ingress
@@ -87,6 +89,9 @@ static const char expected_add[]
       "add rule inet moat out-cam ip daddr 10.89.0.3 tcp dport 1883 return\n"
       "add rule inet moat out-cam ip daddr 192.168.1.0/24 udp dport 5000-5010 accept\n"
       "add rule inet moat out-cam ip daddr != @private4 tcp dport 443 accept\n"
+      "add rule inet moat out-cam ip daddr 224.0.0.251 udp dport 5353 accept\n"
+      "add rule inet moat out-cam ip daddr 255.255.255.255 udp dport 6667 accept\n"
+      "add rule inet moat out-cam ip protocol igmp drop\n"
       "add rule inet moat out-cam limit rate 10/second log prefix \"moat cam out drop: \" level "
       "info\n"
       "add rule inet moat out-cam counter name \"drop-out-cam\" drop\n"
