@@ -9,6 +9,7 @@
 #include "identity.h"
 #include "manifest.h"
 #include "network.h"
+#include "relay.h"
 
 typedef enum
 {
@@ -83,6 +84,7 @@ struct MoatSupervisor
   char *state_dir, *run_dir, *log_dir, *init_path, *crun_path, *nspawn_path, *nsenter_path,
       *cgroup_manager, *crun_root, *inaccessible_dir, *ip_path, *nft_path, *unshare_path;
   MoatNetworkTools network_tools;
+  MoatRelay *relay; /* Discover= of running sandboxes */
   MoatEventFunc on_event;
   gpointer event_data;
   GHashTable *sandboxes; /* name -> Sandbox* */

@@ -65,14 +65,17 @@ moat_supervisor_list_json (MoatSupervisor *supervisor)
   return moat_json_steal (g_steal_pointer (&json));
 }
 
+typedef char *(*FormatFunc) (gconstpointer item);
+
+/* KEY: an array of ITEMS, each as FORMAT writes it (as a manifest would). */
 static void
-write_flows (MoatJson *json, const char *key, GPtrArray *flows)
+write_items (MoatJson *json, const char *key, GPtrArray *items, FormatFunc format)
 {
   moat_json_key (json, key);
   moat_json_begin_array (json);
-  for (guint i = 0; i < flows->len; i++)
+  for (guint i = 0; i < items->len; i++)
     {
-      g_autofree char *text = moat_flow_to_string (flows->pdata[i]);
+      g_autofree char *text = format (items->pdata[i]);
       moat_json_string (json, text);
     }
   moat_json_end_array (json);
@@ -98,16 +101,16 @@ write_network (MoatJson *json, Sandbox *sandbox)
   g_autofree char *ifname = moat_network_interface (sandbox->identity.slot);
   moat_json_kv_string (json, "address", address);
   moat_json_kv_string (json, "interface", ifname);
-  write_flows (json, "allow", policy->allow);
-  write_flows (json, "accept", policy->accept);
-  moat_json_key (json, "publish");
-  moat_json_begin_array (json);
-  for (guint i = 0; i < policy->publish->len; i++)
+  write_items (json, "allow", policy->allow, (FormatFunc)moat_flow_to_string);
+  write_items (json, "accept", policy->accept, (FormatFunc)moat_flow_to_string);
+  write_items (json, "publish", policy->publish, (FormatFunc)moat_publish_to_string);
+  write_items (json, "discover", policy->discover, (FormatFunc)moat_discover_to_string);
+  guint64 relayed_out, relayed_in;
+  if (moat_relay_counts (sandbox->supervisor->relay, sandbox->name, &relayed_out, &relayed_in))
     {
-      g_autofree char *text = moat_publish_to_string (policy->publish->pdata[i]);
-      moat_json_string (json, text);
+      moat_json_kv_int (json, "relayed_out", (gint64)relayed_out);
+      moat_json_kv_int (json, "relayed_in", (gint64)relayed_in);
     }
-  moat_json_end_array (json);
   guint64 dropped_out, dropped_in;
   if (sandbox->netns_path != NULL
       && moat_network_counters (&sandbox->supervisor->network_tools, sandbox->name, &dropped_out,

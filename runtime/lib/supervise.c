@@ -488,6 +488,8 @@ check_published (Sandbox *sandbox, GError **error)
   return TRUE;
 }
 
+static void network_down (Sandbox *sandbox);
+
 static gboolean
 network_up (Sandbox *sandbox, GError **error)
 {
@@ -504,9 +506,21 @@ network_up (Sandbox *sandbox, GError **error)
            FALSE;
   if (!check_published (sandbox, error))
     return FALSE;
-  return moat_network_setup (&supervisor->network_tools, sandbox->name, sandbox->identity.slot,
-                             &sandbox->manifest->network, lookup_peer, supervisor,
-                             &sandbox->netns_path, error);
+  const MoatNetworkPolicy *policy = &sandbox->manifest->network;
+  if (!moat_network_setup (&supervisor->network_tools, sandbox->name, sandbox->identity.slot,
+                           policy, lookup_peer, supervisor, &sandbox->netns_path, error))
+    return FALSE;
+  if (policy->discover->len == 0)
+    return TRUE;
+  g_autofree char *ifname = moat_network_interface (sandbox->identity.slot);
+  if (!moat_relay_attach (supervisor->relay, sandbox->name, ifname,
+                          moat_network_address (sandbox->identity.slot), policy->discover, error))
+    {
+      g_prefix_error (error, "discovery: ");
+      network_down (sandbox);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* A sandbox that has just come up may be named by the flows of others that run already and
@@ -569,6 +583,7 @@ network_down (Sandbox *sandbox)
   MoatSupervisor *supervisor = sandbox->supervisor;
   if (sandbox->netns_path == NULL)
     return;
+  moat_relay_detach (supervisor->relay, sandbox->name);
   g_autoptr (GError) error = NULL;
   if (!moat_network_teardown (&supervisor->network_tools, sandbox->name, sandbox->identity.slot,
                               &sandbox->manifest->network, &error))
@@ -1089,6 +1104,7 @@ moat_supervisor_new (const MoatSupervisorConfig *config, MoatEventFunc on_event,
     .unshare_path = supervisor->unshare_path,
     .nsenter_path = supervisor->nsenter_path,
   };
+  supervisor->relay = moat_relay_new ();
   supervisor->on_event = on_event;
   supervisor->event_data = event_data;
   supervisor->sandboxes
@@ -1139,6 +1155,7 @@ moat_supervisor_free (MoatSupervisor *supervisor)
   g_clear_pointer (&supervisor->sandboxes, g_hash_table_unref);
   g_clear_pointer (&supervisor->children, g_hash_table_unref);
   g_clear_pointer (&supervisor->orphans, g_hash_table_unref);
+  g_clear_pointer (&supervisor->relay, moat_relay_free);
   g_free (supervisor->state_dir);
   g_free (supervisor->run_dir);
   g_free (supervisor->log_dir);

@@ -42,10 +42,16 @@ print_network (const MoatJsonValue *confinement)
   g_autofree char *allow = join_array (network, "allow");
   g_autofree char *accept = join_array (network, "accept");
   g_autofree char *publish = join_array (network, "publish");
+  g_autofree char *discover = join_array (network, "discover");
   printf ("    address:    %s on %s\n", text (network, "address"), text (network, "interface"));
   printf ("    allow:      %s\n", allow);
   printf ("    accept:     %s\n", accept);
   printf ("    publish:    %s\n", publish);
+  printf ("    discover:   %s\n", discover);
+  if (moat_jv_member (network, "relayed_out") != NULL)
+    printf ("    relayed:    %" G_GINT64_FORMAT " out, %" G_GINT64_FORMAT " in\n",
+            moat_jv_member_int (network, "relayed_out", 0),
+            moat_jv_member_int (network, "relayed_in", 0));
   if (moat_jv_member (network, "dropped_out") != NULL)
     printf ("    dropped:    %" G_GINT64_FORMAT " out, %" G_GINT64_FORMAT " in\n",
             moat_jv_member_int (network, "dropped_out", 0),

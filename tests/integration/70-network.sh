@@ -186,6 +186,84 @@ diag "$(echo "$status" | grep -A5 'network:')"
 check "moat status shows the allowed flows" grep -q 'allow: *broker:1883-1884/tcp, 192.168.50.2:7000/tcp, internet:8443/tcp' <<<"$status"
 check "moat status shows the drop counters" grep -Eq 'dropped: *[1-9][0-9]* out, [0-9]+ in' <<<"$status"
 
+# --- discovery: moatd relays mDNS, SSDP and a broadcast port to sandboxes that declare them -
+MCAST=$BUILD/tests/mcast
+install_sandbox finder <<'EOF'
+[Sandbox]
+Name=finder
+Version=1.0
+Exec=/bin/sh -c "mcast listen 224.0.0.251 5353 & mcast listen 255.255.255.255 6667 & wait"
+
+[Network]
+Discover=mdns
+Discover=ssdp
+Discover=broadcast:6667
+EOF
+install_sandbox deaf <<'EOF'
+[Sandbox]
+Name=deaf
+Version=1.0
+Exec=/bin/sh -c "mcast listen 224.0.0.251 5353 & mcast listen 255.255.255.255 6667 & wait"
+
+[Network]
+Allow=192.168.50.2:7000/tcp
+EOF
+moat start finder >/dev/null
+moat start deaf >/dev/null
+ip -n "$LAN" route add 224.0.0.0/4 dev eth0
+# A LAN device that answers mDNS and SSDP queries with unicast, as devices do.
+(ip netns exec "$LAN" timeout 600 "$MCAST" respond 224.0.0.251 5353 mdns-answer >"$TESTDIR/lan-mdns" &)
+(ip netns exec "$LAN" timeout 600 "$MCAST" respond 239.255.255.250 1900 ssdp-answer >"$TESTDIR/lan-ssdp" &)
+hears() { grep -q "$2" <<<"$(log_of "$1")"; }
+lan_says() { ip netns exec "$LAN" "$MCAST" ask "$@" 0 >/dev/null; }
+ask_from() { nsenter -t "$(pid_of "$1")" -n -- "$MCAST" ask "${@:2}"; }
+wait_for "finder listening" 10 sh -c "nsenter -t $(pid_of finder) -n -- ss -Huln | grep -q :6667" || true
+
+lan_says 224.0.0.251 5353 0 lan-announce-1
+wait_for "mDNS announcement relayed" 10 hears finder lan-announce-1 || true
+check "LAN mDNS multicast reaches a sandbox that declares Discover=mdns" \
+  hears finder "from 10.89.0.1:5353 lan-announce-1"
+lan_says 192.168.50.255 6667 0 lan-broadcast-1
+wait_for "broadcast relayed" 10 hears finder lan-broadcast-1 || true
+check "a LAN broadcast to 6667 reaches a sandbox that declares Discover=broadcast:6667" \
+  hears finder "from 10.89.0.1:6667 lan-broadcast-1"
+check "... neither reaches a networked sandbox that does not declare discovery" \
+  sh -c "! grep -q lan- '$LOGS/deaf.log'"
+
+reply=$(ask_from finder 239.255.255.250 1900 0 m-search-1 3)
+diag "finder's SSDP search got: $reply"
+check "a sandbox's SSDP search from any port gets the LAN device's unicast reply" \
+  grep -q "reply from 10.89.0.1:1900 ssdp-answer" <<<"$reply"
+check "... the device saw it from the hub's LAN address, not the sandbox's" \
+  grep -q "from $HUB_LAN:[0-9]* m-search-1" "$TESTDIR/lan-ssdp"
+ask_from finder 224.0.0.251 5353 5353 mdns-query-1 1 >/dev/null
+wait_for "mDNS answer relayed" 10 hears finder mdns-answer || true
+check "an mDNS query from port 5353 goes out from the hub's port 5353" \
+  grep -q "from $HUB_LAN:5353 mdns-query-1" "$TESTDIR/lan-mdns"
+check "... and the unicast answer comes back to the sandbox as mDNS" \
+  hears finder "from 10.89.0.1:5353 mdns-answer"
+
+ask_from deaf 224.0.0.251 5353 0 deaf-query-1 1 >/dev/null
+check "a sandbox without Discover= cannot send mDNS to the LAN" \
+  sh -c "! grep -q deaf-query-1 '$TESTDIR/lan-mdns'"
+before=$(dropped deaf out)
+ask_from deaf 255.255.255.255 6667 0 deaf-broadcast-1 1 >/dev/null
+check "... and its broadcast to the relay's port is dropped and counted" \
+  test "$(dropped deaf out)" -gt "$before"
+status=$(moat status finder)
+diag "$(echo "$status" | grep -A8 'network:')"
+check "moat status shows what a sandbox discovers" \
+  grep -q 'discover: *mdns, ssdp, broadcast:6667' <<<"$status"
+check "... and how many datagrams were relayed" \
+  grep -Eq 'relayed: *[1-9][0-9]* out, [1-9][0-9]* in' <<<"$status"
+
+hub_sockets() { ip netns exec "$HUB" ss -Huln | grep -Ec ':(5353|1900|6667) ' || true; }
+check "the relay listens while a sandbox declares discovery" test "$(hub_sockets)" = 3
+moat stop finder >/dev/null
+moat stop deaf >/dev/null
+check "... and closes its sockets when that sandbox stops" test "$(hub_sockets)" = 0
+rm -rf "$STATE/sandboxes/finder" "$STATE/sandboxes/deaf"
+
 # --- stopping removes every trace ----------------------------------------------------------
 moat stop broker >/dev/null
 ruleset=$(ip netns exec "$HUB" nft list table inet moat)

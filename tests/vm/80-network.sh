@@ -6,6 +6,8 @@
 # other network.
 #   - sandbox -> sandbox, -> LAN, LAN -> published port: the declared flows work; undeclared
 #     ones are dropped and counted by the sandbox's counters; a stopped sandbox leaves no rules.
+#   - discovery: LAN mDNS reaches the sandbox that declares it, and its SSDP search gets the
+#     LAN device's unicast reply, through moatd's relay and the shipped firewall.
 #   - `moat remote enable` uses the kernel module; a peer set up from `moat remote add-peer`'s
 #     config (kernel WireGuard in its namespace) handshakes, pings the hub, reaches the allowed
 #     port and no other; once removed it reaches nothing.
@@ -20,7 +22,7 @@ mkdir -p "$STICK" "$WORK"
 prepare() {
   "$VM_BUILD/moat-bundle" keygen "$WORK/publisher.key" "$STICK/publisher.pub" || return 1
   local dir
-  dir=$(vm_busybox_bundle "$WORK" client 'exec nc -ll -p 2000 -e /bin/cat' <<'MANIFEST'
+  dir=$(vm_busybox_bundle "$WORK" client 'mcast listen 224.0.0.251 5353 & exec nc -ll -p 2000 -e /bin/cat' <<'MANIFEST'
 [Sandbox]
 Name=client
 Version=1.0
@@ -29,6 +31,8 @@ Exec=/usr/bin/client-run
 [Network]
 Allow=broker:1883/tcp
 Allow=192.168.50.2:7000/tcp
+Discover=mdns
+Discover=ssdp
 MANIFEST
   ) && vm_sign_bundle "$dir" "$STICK/client.moatb" "$WORK" || return 1
   dir=$(vm_busybox_bundle "$WORK" broker 'nc -ll -p 1883 -e /bin/cat & nc -ll -p 8080 -e /bin/cat & wait' <<'MANIFEST'
@@ -50,6 +54,7 @@ Exec=/usr/bin/lonely-run
 MANIFEST
   ) && vm_sign_bundle "$dir" "$STICK/lonely.moatb" "$WORK" || return 1
   cp /usr/bin/busybox "$STICK/busybox"
+  cp "$VM_BUILD/tests/mcast" "$STICK/mcast"
 }
 if quietly prepare; then
   ok "three networked test sandboxes build and sign"
@@ -150,6 +155,21 @@ check "... while the client's rules stay" grep -q out-client <<<"$ruleset"
 check "... and its veth is gone (one mt-* link left, the client's)" \
   test "$(guest 'ip -o link' 30 | grep -c ' mt-')" = 1
 check "... and the client cannot reach it any more" not connects client "$broker" 1883
+
+# --- discovery: moatd's relay through the shipped firewall, SELinux enforcing ----------------
+MC=/mnt/stick/mcast
+check "a LAN device answers SSDP searches" quietly guest "
+  $IN_LAN ip route add 224.0.0.0/4 dev eth0 &&
+  systemd-run --quiet --unit=vm80-ssdp $IN_LAN $MC respond 239.255.255.250 1900 ssdp-answer"
+lan_announces() {
+  guest "$IN_LAN $MC ask 224.0.0.251 5353 0 lan-announce 0" 20 >/dev/null
+  grep -q 'from 10.89.0.1:5353 lan-announce' <<<"$(guest 'moat logs client' 30)"
+}
+check "LAN mDNS reaches the sandbox that declares Discover=mdns" vm_wait_for 20 lan_announces
+search=$(guest "nsenter -t $(sandbox_field client pid) -n -- $MC ask 239.255.255.250 1900 0 m-search 3" 30) || true
+diag "client's SSDP search got: $search"
+check "its SSDP search gets the LAN device's unicast reply" \
+  grep -q 'reply from 10.89.0.1:1900 ssdp-answer' <<<"$search"
 
 # --- remote access over the kernel's WireGuard ------------------------------------------------
 check "a remote peer's namespace is set up (192.0.2.2, its hub 192.0.2.1)" quietly guest "

@@ -1,0 +1,560 @@
+/* The discovery relay (relay.h). One UDP socket per protocol (group and port) serves both
+ * sides: IP_PKTINFO tells on which interface a datagram arrived, and so which way it goes.
+ *
+ * - From a sandbox (its veth, its own source address, a protocol it declares) to every LAN
+ *   interface, sent from the hub's address there. A query from the protocol's own port goes
+ *   out from the shared socket; one from any other port (SSDP's M-SEARCH, an mDNS one-shot
+ *   query, a broadcast probe) goes out from a socket of its own, an "exchange", so that the
+ *   unicast replies to it can be told apart and returned to that sandbox and port alone.
+ * - From a LAN interface to every sandbox that declares the protocol, each on its own veth.
+ *
+ * Nothing else is relayed: not sandbox to sandbox, not from or to the WireGuard interface or
+ * an uplink with a public address. The payload is never parsed, only passed on; a LAN flood
+ * is bounded by a per-protocol rate, and a sandbox by the number of its exchanges. */
+
+#include "relay.h"
+
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "moat-error.h"
+#include "network.h"
+
+#define DATAGRAM_MAX 9000   /* mDNS's own limit; longer ones are dropped */
+#define RATE_PER_SECOND 200 /* datagrams each protocol relays, both ways together */
+#define RATE_BURST 400
+#define EXCHANGE_SECONDS 10 /* how long replies to a query are returned (SSDP MX <= 5) */
+#define EXCHANGES_PER_SANDBOX 16
+#define REJOIN_SECONDS 15 /* LAN interfaces come and go: join their groups again */
+#define MDNS_GROUP 0xe00000fbu
+
+typedef struct
+{
+  uint32_t group;
+  guint16 port;
+  int fd;
+  guint source;
+  guint users;
+  double tokens;
+  gint64 refilled; /* monotonic usec */
+} Service;
+
+typedef struct
+{
+  char *name;
+  int ifindex;
+  uint32_t address;
+  GPtrArray *services; /* of Service*, borrowed */
+  guint64 relayed_out, relayed_in;
+} Member;
+
+typedef struct
+{
+  MoatRelay *relay;
+  Member *member;
+  Service *service;
+  guint16 sandbox_port;
+  int fd;
+  guint source;
+  guint timer;
+} Exchange;
+
+struct MoatRelay
+{
+  GPtrArray *services;  /* of Service* */
+  GPtrArray *members;   /* of Member* */
+  GPtrArray *exchanges; /* of Exchange* */
+  guint rejoin_timer;
+};
+
+/* A LAN interface: up, multicast or broadcast capable, not point-to-point (WireGuard), not a
+ * sandbox's veth, with a private or link-local IPv4 address (an uplink with a public one is
+ * not the LAN). */
+typedef struct
+{
+  int ifindex;
+  uint32_t address;
+} Lan;
+
+typedef struct
+{
+  char data[DATAGRAM_MAX];
+  gsize len;
+  uint32_t source;
+  guint16 source_port;
+  int ifindex;
+} Datagram;
+
+static gboolean
+is_lan_address (uint32_t a)
+{
+  if ((a & 0xffff0000u) == MOAT_NET_SUBNET)
+    return FALSE;
+  return (a & 0xff000000u) == 0x0a000000u     /* 10/8 */
+         || (a & 0xfff00000u) == 0xac100000u  /* 172.16/12 */
+         || (a & 0xffff0000u) == 0xc0a80000u  /* 192.168/16 */
+         || (a & 0xffff0000u) == 0xa9fe0000u; /* 169.254/16 */
+}
+
+/* The LAN interfaces now, each once, for GROUP (multicast or broadcast). */
+static GArray *
+lan_interfaces (uint32_t group)
+{
+  GArray *lans = g_array_new (FALSE, FALSE, sizeof (Lan));
+  struct ifaddrs *list;
+  if (getifaddrs (&list) < 0)
+    return lans;
+  unsigned need = group == MOAT_DISCOVER_BROADCAST ? IFF_BROADCAST : IFF_MULTICAST;
+  for (struct ifaddrs *ifa = list; ifa != NULL; ifa = ifa->ifa_next)
+    {
+      if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family != AF_INET
+          || (ifa->ifa_flags & (IFF_UP | need)) != (IFF_UP | need)
+          || (ifa->ifa_flags & (IFF_LOOPBACK | IFF_POINTOPOINT)) != 0
+          || g_str_has_prefix (ifa->ifa_name, "mt-"))
+        continue;
+      Lan lan = { if_nametoindex (ifa->ifa_name),
+                  ntohl (((struct sockaddr_in *)ifa->ifa_addr)->sin_addr.s_addr) };
+      gboolean seen = FALSE;
+      for (guint i = 0; i < lans->len; i++)
+        seen |= g_array_index (lans, Lan, i).ifindex == lan.ifindex;
+      if (lan.ifindex > 0 && !seen && is_lan_address (lan.address))
+        g_array_append_val (lans, lan);
+    }
+  freeifaddrs (list);
+  return lans;
+}
+
+static const Lan *
+find_lan (GArray *lans, int ifindex)
+{
+  for (guint i = 0; i < lans->len; i++)
+    if (g_array_index (lans, Lan, i).ifindex == ifindex)
+      return &g_array_index (lans, Lan, i);
+  return NULL;
+}
+
+static gboolean
+set_option (int fd, int level, int option, int value, GError **error)
+{
+  if (setsockopt (fd, level, option, &value, sizeof value) < 0)
+    return moat_error_errno (error, errno, "set an option of", "the discovery socket");
+  return TRUE;
+}
+
+/* A socket for GROUP, bound to PORT (0: any) on every hub address, marked for the host
+ * firewall. Multicast it sends is not looped back to the hub, and it hears only the groups it
+ * joined itself. */
+static int
+open_socket (uint32_t group, guint16 port, GError **error)
+{
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return moat_error_errno (error, errno, "create", "a discovery socket"), -1;
+  struct sockaddr_in any = { .sin_family = AF_INET, .sin_port = htons (port) };
+  if (!set_option (fd, SOL_SOCKET, SO_REUSEADDR, 1, error)
+      || !set_option (fd, SOL_SOCKET, SO_MARK, MOAT_RELAY_MARK, error)
+      || !set_option (fd, SOL_SOCKET, SO_BROADCAST, 1, error)
+      || !set_option (fd, IPPROTO_IP, IP_PKTINFO, 1, error)
+      || !set_option (fd, IPPROTO_IP, IP_MULTICAST_LOOP, 0, error)
+      || !set_option (fd, IPPROTO_IP, IP_MULTICAST_ALL, 0, error)
+      /* mDNS receivers drop what does not arrive with TTL 255; SSDP asks for 2. */
+      || !set_option (fd, IPPROTO_IP, IP_MULTICAST_TTL, group == MDNS_GROUP ? 255 : 2, error))
+    return close (fd), -1;
+  if (bind (fd, (struct sockaddr *)&any, sizeof any) < 0)
+    {
+      g_autofree char *what = g_strdup_printf ("*:%u/udp", port);
+      moat_error_errno (error, errno, "bind", what);
+      return close (fd), -1;
+    }
+  return fd;
+}
+
+/* Join SERVICE's group on IFINDEX; already joined is fine. */
+static void
+join (Service *service, int ifindex)
+{
+  if (service->group == MOAT_DISCOVER_BROADCAST)
+    return;
+  struct ip_mreqn request
+      = { .imr_multiaddr.s_addr = htonl (service->group), .imr_ifindex = ifindex };
+  if (setsockopt (service->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof request) < 0
+      && errno != EADDRINUSE)
+    g_debug ("relay: join on interface %d: %s", ifindex, g_strerror (errno));
+}
+
+static void
+join_lans (Service *service)
+{
+  g_autoptr (GArray) lans = lan_interfaces (service->group);
+  for (guint i = 0; i < lans->len; i++)
+    join (service, g_array_index (lans, Lan, i).ifindex);
+}
+
+/* One datagram from FD; FALSE when there is none (or it was too long, or carried no
+ * interface). */
+static gboolean
+receive (int fd, Datagram *d)
+{
+  struct sockaddr_in from;
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (struct in_pktinfo))];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = { d->data, sizeof d->data };
+  struct msghdr msg = { .msg_name = &from,
+                        .msg_namelen = sizeof from,
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.buf,
+                        .msg_controllen = sizeof control.buf };
+  ssize_t n = recvmsg (fd, &msg, MSG_DONTWAIT);
+  if (n < 0)
+    return FALSE;
+  d->ifindex = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
+      {
+        struct in_pktinfo info;
+        memcpy (&info, CMSG_DATA (c), sizeof info);
+        d->ifindex = info.ipi_ifindex;
+      }
+  d->len = n;
+  d->source = ntohl (from.sin_addr.s_addr);
+  d->source_port = ntohs (from.sin_port);
+  return (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 && d->ifindex > 0
+         && msg.msg_namelen == sizeof from;
+}
+
+/* Send D's payload from FD to ADDRESS:PORT out of interface IFINDEX. */
+static gboolean
+send_out (int fd, const Datagram *d, uint32_t address, guint16 port, int ifindex)
+{
+  struct sockaddr_in to
+      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr.s_addr = htonl (address) };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (struct in_pktinfo))];
+    struct cmsghdr align;
+  } control;
+  memset (&control, 0, sizeof control);
+  struct iovec iov = { (void *)d->data, d->len };
+  struct msghdr msg = { .msg_name = &to,
+                        .msg_namelen = sizeof to,
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.buf,
+                        .msg_controllen = sizeof control.buf };
+  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
+  c->cmsg_level = IPPROTO_IP;
+  c->cmsg_type = IP_PKTINFO;
+  c->cmsg_len = CMSG_LEN (sizeof (struct in_pktinfo));
+  struct in_pktinfo info = { .ipi_ifindex = ifindex };
+  memcpy (CMSG_DATA (c), &info, sizeof info);
+  if (sendmsg (fd, &msg, MSG_DONTWAIT) == (ssize_t)d->len)
+    return TRUE;
+  g_debug ("relay: send to interface %d: %s", ifindex, g_strerror (errno));
+  return FALSE;
+}
+
+/* Whether SERVICE may relay one more datagram now. */
+static gboolean
+take_token (Service *service)
+{
+  gint64 now = g_get_monotonic_time ();
+  service->tokens
+      = MIN (RATE_BURST, service->tokens + (now - service->refilled) * RATE_PER_SECOND / 1e6);
+  service->refilled = now;
+  if (service->tokens < 1)
+    return FALSE;
+  service->tokens -= 1;
+  return TRUE;
+}
+
+static gboolean
+member_uses (const Member *member, const Service *service)
+{
+  for (guint i = 0; i < member->services->len; i++)
+    if (member->services->pdata[i] == service)
+      return TRUE;
+  return FALSE;
+}
+
+/* To the LAN: D's payload to the group from FD, out of every LAN interface. */
+static void
+relay_up (Member *member, Service *service, int fd, const Datagram *d)
+{
+  g_autoptr (GArray) lans = lan_interfaces (service->group);
+  gboolean sent = FALSE;
+  for (guint i = 0; i < lans->len; i++)
+    sent |= send_out (fd, d, service->group, service->port, g_array_index (lans, Lan, i).ifindex);
+  if (sent)
+    member->relayed_out++;
+}
+
+static void
+exchange_free (Exchange *exchange)
+{
+  g_clear_handle_id (&exchange->source, g_source_remove);
+  g_clear_handle_id (&exchange->timer, g_source_remove);
+  if (exchange->fd >= 0)
+    close (exchange->fd);
+  g_free (exchange);
+}
+
+static gboolean
+on_exchange_expired (gpointer data)
+{
+  Exchange *exchange = data;
+  exchange->timer = 0;
+  g_ptr_array_remove (exchange->relay->exchanges, exchange);
+  return G_SOURCE_REMOVE;
+}
+
+/* A unicast reply from the LAN to a query a sandbox sent: back to that sandbox and port. */
+static gboolean
+on_exchange_readable (int fd, GIOCondition condition, gpointer data)
+{
+  Exchange *exchange = data;
+  Datagram d;
+  g_autoptr (GArray) lans = lan_interfaces (exchange->service->group);
+  for (int i = 0; i < 16 && receive (fd, &d); i++)
+    if (find_lan (lans, d.ifindex) != NULL && take_token (exchange->service)
+        && send_out (exchange->service->fd, &d, exchange->member->address, exchange->sandbox_port,
+                     exchange->member->ifindex))
+      exchange->member->relayed_in++;
+  return G_SOURCE_CONTINUE;
+}
+
+/* The exchange for queries from MEMBER's port PORT to SERVICE, made if there is none and the
+ * sandbox has room for one; its lifetime starts again. */
+static Exchange *
+exchange_for (MoatRelay *relay, Member *member, Service *service, guint16 port)
+{
+  Exchange *exchange = NULL;
+  guint count = 0;
+  for (guint i = 0; i < relay->exchanges->len; i++)
+    {
+      Exchange *e = relay->exchanges->pdata[i];
+      count += e->member == member;
+      if (e->member == member && e->service == service && e->sandbox_port == port)
+        exchange = e;
+    }
+  if (exchange == NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      int fd = count < EXCHANGES_PER_SANDBOX ? open_socket (service->group, 0, &error) : -1;
+      if (fd < 0)
+        return NULL;
+      exchange = g_new0 (Exchange, 1);
+      *exchange = (Exchange){ relay, member, service, port, fd, 0, 0 };
+      exchange->source = g_unix_fd_add (fd, G_IO_IN, on_exchange_readable, exchange);
+      g_ptr_array_add (relay->exchanges, exchange);
+    }
+  g_clear_handle_id (&exchange->timer, g_source_remove);
+  exchange->timer = g_timeout_add_seconds (EXCHANGE_SECONDS, on_exchange_expired, exchange);
+  return exchange;
+}
+
+static void
+from_sandbox (MoatRelay *relay, Member *member, Service *service, const Datagram *d)
+{
+  if (d->source != member->address || !member_uses (member, service) || !take_token (service))
+    return;
+  if (d->source_port == service->port)
+    {
+      relay_up (member, service, service->fd, d);
+      return;
+    }
+  Exchange *exchange = exchange_for (relay, member, service, d->source_port);
+  if (exchange != NULL)
+    relay_up (member, service, exchange->fd, d);
+}
+
+static void
+from_lan (MoatRelay *relay, Service *service, const Datagram *d)
+{
+  for (guint i = 0; i < relay->members->len; i++)
+    {
+      Member *member = relay->members->pdata[i];
+      if (member_uses (member, service)
+          && send_out (service->fd, d, service->group, service->port, member->ifindex))
+        member->relayed_in++;
+    }
+}
+
+static gboolean
+on_service_readable (int fd, GIOCondition condition, gpointer data)
+{
+  MoatRelay *relay = data;
+  Service *service = NULL;
+  for (guint i = 0; i < relay->services->len; i++)
+    if (((Service *)relay->services->pdata[i])->fd == fd)
+      service = relay->services->pdata[i];
+  Datagram d;
+  for (int n = 0; service != NULL && n < 16 && receive (fd, &d); n++)
+    {
+      Member *member = NULL;
+      for (guint i = 0; i < relay->members->len; i++)
+        if (((Member *)relay->members->pdata[i])->ifindex == d.ifindex)
+          member = relay->members->pdata[i];
+      if (member != NULL)
+        {
+          from_sandbox (relay, member, service, &d);
+          continue;
+        }
+      /* The token first: a LAN flood must not cost an interface dump per datagram. */
+      if (!take_token (service))
+        continue;
+      g_autoptr (GArray) lans = lan_interfaces (service->group);
+      gboolean own = FALSE;
+      for (guint i = 0; i < lans->len; i++)
+        own |= g_array_index (lans, Lan, i).address == d.source;
+      if (find_lan (lans, d.ifindex) != NULL && !own)
+        from_lan (relay, service, &d);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_rejoin (gpointer data)
+{
+  MoatRelay *relay = data;
+  for (guint i = 0; i < relay->services->len; i++)
+    join_lans (relay->services->pdata[i]);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+service_free (Service *service)
+{
+  g_clear_handle_id (&service->source, g_source_remove);
+  close (service->fd);
+  g_free (service);
+}
+
+static void
+member_free (Member *member)
+{
+  g_ptr_array_unref (member->services);
+  g_free (member->name);
+  g_free (member);
+}
+
+MoatRelay *
+moat_relay_new (void)
+{
+  MoatRelay *relay = g_new0 (MoatRelay, 1);
+  relay->services = g_ptr_array_new_with_free_func ((GDestroyNotify)service_free);
+  relay->members = g_ptr_array_new_with_free_func ((GDestroyNotify)member_free);
+  relay->exchanges = g_ptr_array_new_with_free_func ((GDestroyNotify)exchange_free);
+  return relay;
+}
+
+void
+moat_relay_free (MoatRelay *relay)
+{
+  if (relay == NULL)
+    return;
+  g_ptr_array_unref (relay->exchanges);
+  g_ptr_array_unref (relay->members);
+  g_ptr_array_unref (relay->services);
+  g_clear_handle_id (&relay->rejoin_timer, g_source_remove);
+  g_free (relay);
+}
+
+/* The service for D, opened (and joined on the LAN) when no sandbox used it yet. */
+static Service *
+service_for (MoatRelay *relay, const MoatDiscover *d, GError **error)
+{
+  for (guint i = 0; i < relay->services->len; i++)
+    {
+      Service *service = relay->services->pdata[i];
+      if (service->group == d->group && service->port == d->port)
+        return service;
+    }
+  int fd = open_socket (d->group, d->port, error);
+  if (fd < 0)
+    return NULL;
+  Service *service = g_new0 (Service, 1);
+  *service = (Service){ d->group, d->port, fd, 0, 0, RATE_BURST, g_get_monotonic_time () };
+  service->source = g_unix_fd_add (fd, G_IO_IN, on_service_readable, relay);
+  join_lans (service);
+  g_ptr_array_add (relay->services, service);
+  if (relay->rejoin_timer == 0)
+    relay->rejoin_timer = g_timeout_add_seconds (REJOIN_SECONDS, on_rejoin, relay);
+  return service;
+}
+
+static Member *
+find_member (MoatRelay *relay, const char *name)
+{
+  for (guint i = 0; i < relay->members->len; i++)
+    if (g_str_equal (((Member *)relay->members->pdata[i])->name, name))
+      return relay->members->pdata[i];
+  return NULL;
+}
+
+gboolean
+moat_relay_attach (MoatRelay *relay, const char *name, const char *ifname, uint32_t address,
+                   GPtrArray *discover, GError **error)
+{
+  moat_relay_detach (relay, name);
+  int ifindex = if_nametoindex (ifname);
+  if (ifindex == 0)
+    return moat_error_errno (error, errno, "find interface", ifname);
+  Member *member = g_new0 (Member, 1);
+  *member = (Member){ g_strdup (name), ifindex, address, g_ptr_array_new (), 0, 0 };
+  g_ptr_array_add (relay->members, member);
+  for (guint i = 0; i < discover->len; i++)
+    {
+      Service *service = service_for (relay, discover->pdata[i], error);
+      if (service == NULL)
+        {
+          moat_relay_detach (relay, name);
+          return FALSE;
+        }
+      service->users++;
+      g_ptr_array_add (member->services, service);
+      join (service, ifindex);
+    }
+  return TRUE;
+}
+
+void
+moat_relay_detach (MoatRelay *relay, const char *name)
+{
+  Member *member = find_member (relay, name);
+  if (member == NULL)
+    return;
+  for (guint i = relay->exchanges->len; i > 0; i--)
+    if (((Exchange *)relay->exchanges->pdata[i - 1])->member == member)
+      g_ptr_array_remove_index (relay->exchanges, i - 1);
+  for (guint i = 0; i < member->services->len; i++)
+    {
+      Service *service = member->services->pdata[i];
+      if (--service->users == 0)
+        g_ptr_array_remove (relay->services, service);
+    }
+  g_ptr_array_remove (relay->members, member);
+  if (relay->services->len == 0)
+    g_clear_handle_id (&relay->rejoin_timer, g_source_remove);
+}
+
+gboolean
+moat_relay_counts (MoatRelay *relay, const char *name, guint64 *ret_out, guint64 *ret_in)
+{
+  Member *member = relay != NULL ? find_member (relay, name) : NULL;
+  if (member == NULL)
+    return FALSE;
+  *ret_out = member->relayed_out;
+  *ret_in = member->relayed_in;
+  return TRUE;
+}
