@@ -66,9 +66,9 @@ $(BUILD)/moat-bundle: $(BUILD)/tree/moat-bundle/main.o $(BUILD)/libmoat.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIB_LIBS)
 
 # moat-init and the test programs are linked statically so they run inside any root.
-$(BUILD)/moat-init: runtime/moat-init/main.c
+$(BUILD)/moat-init: $(wildcard runtime/moat-init/*.c runtime/moat-init/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g -static -o $@ $<
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g -static -o $@ $(filter %.c,$^)
 
 $(BUILD)/tests/%: tests/integration/%.c
 	@mkdir -p $(dir $@)

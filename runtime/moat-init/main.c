@@ -2,8 +2,8 @@
  * sandboxes get. moatd exports the seccomp filter with moat_seccomp_export_bpf(), binds it and
  * this static binary read-only into the sandbox, and nspawn runs
  *
- *   moat-init --seccomp BPF_FILE [--unmount PATH]... [--keep-cap N]... [--uid N] [--gid N]
- *             [--exec-label LABEL] -- COMMAND [ARGS...]
+ *   moat-init --seccomp BPF_FILE [--unmount PATH]... [--net IFNAME ADDRESS GATEWAY]
+ *             [--keep-cap N]... [--uid N] [--gid N] [--exec-label LABEL] -- COMMAND [ARGS...]
  *
  * which confines itself and then becomes COMMAND. Plain libc, linked statically: it runs in
  * any root filesystem and needs no library from the sandbox, and it reads nothing from the
@@ -27,6 +27,11 @@
  *   kernel's /proc/self/mountinfo lists them (a mount it could not detach included). It is
  *   the one use of CAP_SYS_ADMIN, which holds only over the sandbox's own mount namespace:
  *   an unmount there can only take something away from the sandbox.
+ * - --net (a sandbox with [Network] flows) gives IFNAME, the veth end nspawn moved into the
+ *   sandbox's own network namespace, ADDRESS/32 and routes through GATEWAY, with
+ *   CAP_NET_ADMIN, which nspawn gave it for this alone and which is dropped with the rest
+ *   below. It holds only over that namespace, whose one other interface is lo; what the
+ *   sandbox may reach is decided on the hub (moatd's nftables table), not here.
  * - PR_SET_NO_NEW_PRIVS cannot be undone: from here on no exec (setuid binary, file
  *   capabilities, SELinux transition to a wider domain) can add privileges.
  * - Ambient capabilities are cleared and every capability not named by --keep-cap is dropped
@@ -52,6 +57,7 @@
  * - Any failure is reported on stderr, naming what failed, and ends with exit status 127
  *   before exec: the command never runs unconfined.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -59,6 +65,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -73,6 +80,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "net.h"
+
 #define EXIT_SETUP_FAILED 127
 /* More than moatd ever asks for (one path). */
 #define MAX_UNMOUNTS 8
@@ -80,8 +89,8 @@
 #define MAX_STACKED_MOUNTS 16
 
 static const char usage[]
-    = "usage: moat-init --seccomp BPF_FILE [--unmount PATH]... [--keep-cap N]... [--uid N]"
-      " [--gid N] [--exec-label LABEL] -- COMMAND [ARGS...]";
+    = "usage: moat-init --seccomp BPF_FILE [--unmount PATH]... [--net IFNAME ADDRESS GATEWAY]"
+      " [--keep-cap N]... [--uid N] [--gid N] [--exec-label LABEL] -- COMMAND [ARGS...]";
 
 static struct sock_filter filter[BPF_MAXINSNS];
 
@@ -166,6 +175,30 @@ set_exec_label (const char *label)
   if (write (fd, label, len) != (ssize_t)len)
     die_errno ("write", path);
   close (fd);
+}
+
+/* An interface name as moatd makes them: 1 to 15 of a-z, 0-9 and '-'. */
+static const char *
+parse_ifname (const char *text)
+{
+  if (text == NULL)
+    die ("--net needs IFNAME ADDRESS GATEWAY\n%s", usage);
+  size_t len = strlen (text);
+  if (len == 0 || len >= IF_NAMESIZE
+      || strspn (text, "abcdefghijklmnopqrstuvwxyz0123456789-") != len)
+    die ("--net '%s': not an interface name", text);
+  return text;
+}
+
+static struct in_addr
+parse_ipv4 (const char *text)
+{
+  struct in_addr address;
+  if (text == NULL)
+    die ("--net needs IFNAME ADDRESS GATEWAY\n%s", usage);
+  if (inet_pton (AF_INET, text, &address) != 1)
+    die ("--net '%s': not an IPv4 address", text);
+  return address;
 }
 
 static const char *
@@ -375,6 +408,8 @@ main (int argc, char **argv)
   int n_unmounts = 0;
   bool set_uid = false, set_gid = false;
   const char *exec_label = NULL;
+  const char *net_ifname = NULL;
+  struct in_addr net_address = { 0 }, net_gateway = { 0 };
   uint64_t keep = 0;
   uid_t uid = 0;
   gid_t gid = 0;
@@ -390,6 +425,12 @@ main (int argc, char **argv)
           if (n_unmounts == MAX_UNMOUNTS)
             die ("--unmount: at most %d paths", MAX_UNMOUNTS);
           unmounts[n_unmounts++] = parse_path ("--unmount", argv[++i]);
+        }
+      else if (strcmp (argv[i], "--net") == 0)
+        {
+          net_ifname = parse_ifname (argv[++i]);
+          net_address = parse_ipv4 (i + 1 < argc ? argv[++i] : NULL);
+          net_gateway = parse_ipv4 (i + 1 < argc ? argv[++i] : NULL);
         }
       else if (strcmp (argv[i], "--keep-cap") == 0)
         keep |= parse_capability (argv[++i]);
@@ -421,6 +462,10 @@ main (int argc, char **argv)
 
   for (int m = 0; m < n_unmounts; m++)
     unmount_path (unmounts[m]);
+  const char *failed
+      = net_ifname != NULL ? net_configure (net_ifname, net_address, net_gateway) : NULL;
+  if (failed != NULL)
+    die ("--net %s: %s: %s", net_ifname, failed, strerror (errno));
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     die_errno ("prctl", "PR_SET_NO_NEW_PRIVS");
   bound_capabilities (keep);

@@ -118,3 +118,15 @@ for label in '' 'system_u:system_r:moat_sandbox_t:s0 c1' "$(printf 'x%.0s' $(seq
   check "moat-init refuses --exec-label '${label:0:40}' (exit $rc: ${err%%$'\n'*})" \
     test "$rc" = 127 -a ! -e "$TESTDIR/ran" -a "${err#moat-init: --exec-label}" != "$err"
 done
+
+# moat-init's --net (networked nspawn sandboxes) takes an interface name as moatd makes them and
+# two IPv4 addresses; anything else ends it with 127 before anything runs.
+for net in 'eth0;x 10.89.0.2 10.89.0.1' 'ms-0 10.89.0.300 10.89.0.1' 'ms-0 10.89.0.2' \
+  'ms-abcdefghijklmn 10.89.0.2 10.89.0.1'; do
+  rc=0
+  read -ra words <<<"$net"
+  err=$("$BUILD/moat-init" --seccomp /nonexistent --net "${words[@]}" -- \
+    /bin/touch "$TESTDIR/ran" 2>&1) || rc=$?
+  check "moat-init refuses --net $net (exit $rc: ${err%%$'\n'*})" \
+    test "$rc" = 127 -a ! -e "$TESTDIR/ran" -a "${err#moat-init: --net}" != "$err"
+done
