@@ -197,29 +197,44 @@ join_lans (Service *service)
     join (service, g_array_index (lans, Lan, i).ifindex);
 }
 
+/* A message of one buffer to or from PEER, with room for one IP_PKTINFO. */
+typedef struct
+{
+  struct iovec iov;
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (struct in_pktinfo))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg;
+} Message;
+
+static void
+message_init (Message *m, struct sockaddr_in *peer, void *data, size_t len)
+{
+  memset (m, 0, sizeof *m);
+  m->iov = (struct iovec){ data, len };
+  m->msg = (struct msghdr){ .msg_name = peer,
+                            .msg_namelen = sizeof *peer,
+                            .msg_iov = &m->iov,
+                            .msg_iovlen = 1,
+                            .msg_control = m->control.buf,
+                            .msg_controllen = sizeof m->control.buf };
+}
+
 /* One datagram from FD; FALSE when there is none (or it was too long, or carried no
  * interface). */
 static gboolean
 receive (int fd, Datagram *d)
 {
   struct sockaddr_in from;
-  union
-  {
-    char buf[CMSG_SPACE (sizeof (struct in_pktinfo))];
-    struct cmsghdr align;
-  } control;
-  struct iovec iov = { d->data, sizeof d->data };
-  struct msghdr msg = { .msg_name = &from,
-                        .msg_namelen = sizeof from,
-                        .msg_iov = &iov,
-                        .msg_iovlen = 1,
-                        .msg_control = control.buf,
-                        .msg_controllen = sizeof control.buf };
-  ssize_t n = recvmsg (fd, &msg, MSG_DONTWAIT);
+  Message m;
+  message_init (&m, &from, d->data, sizeof d->data);
+  ssize_t n = recvmsg (fd, &m.msg, MSG_DONTWAIT);
   if (n < 0)
     return FALSE;
   d->ifindex = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (&m.msg); c != NULL; c = CMSG_NXTHDR (&m.msg, c))
     if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
       {
         struct in_pktinfo info;
@@ -229,8 +244,8 @@ receive (int fd, Datagram *d)
   d->len = n;
   d->source = ntohl (from.sin_addr.s_addr);
   d->source_port = ntohs (from.sin_port);
-  return (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 && d->ifindex > 0
-         && msg.msg_namelen == sizeof from;
+  return (m.msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 && d->ifindex > 0
+         && m.msg.msg_namelen == sizeof from;
 }
 
 /* Send D's payload from FD to ADDRESS:PORT out of interface IFINDEX. */
@@ -239,26 +254,15 @@ send_out (int fd, const Datagram *d, uint32_t address, guint16 port, int ifindex
 {
   struct sockaddr_in to
       = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr.s_addr = htonl (address) };
-  union
-  {
-    char buf[CMSG_SPACE (sizeof (struct in_pktinfo))];
-    struct cmsghdr align;
-  } control;
-  memset (&control, 0, sizeof control);
-  struct iovec iov = { (void *)d->data, d->len };
-  struct msghdr msg = { .msg_name = &to,
-                        .msg_namelen = sizeof to,
-                        .msg_iov = &iov,
-                        .msg_iovlen = 1,
-                        .msg_control = control.buf,
-                        .msg_controllen = sizeof control.buf };
-  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
+  Message m;
+  message_init (&m, &to, (void *)d->data, d->len);
+  struct cmsghdr *c = CMSG_FIRSTHDR (&m.msg);
   c->cmsg_level = IPPROTO_IP;
   c->cmsg_type = IP_PKTINFO;
   c->cmsg_len = CMSG_LEN (sizeof (struct in_pktinfo));
   struct in_pktinfo info = { .ipi_ifindex = ifindex };
   memcpy (CMSG_DATA (c), &info, sizeof info);
-  if (sendmsg (fd, &msg, MSG_DONTWAIT) == (ssize_t)d->len)
+  if (sendmsg (fd, &m.msg, MSG_DONTWAIT) == (ssize_t)d->len)
     return TRUE;
   g_debug ("relay: send to interface %d: %s", ifindex, g_strerror (errno));
   return FALSE;
