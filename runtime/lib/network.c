@@ -392,6 +392,12 @@ moat_network_interface (guint slot)
   return g_strdup_printf ("mt-%u", slot);
 }
 
+char *
+moat_network_sandbox_interface (guint slot)
+{
+  return g_strdup_printf ("ms-%u", slot);
+}
+
 /* --- rulesets -------------------------------------------------------------------------- */
 
 char *
@@ -725,17 +731,34 @@ run_ip_batch (const MoatNetworkTools *tools, const char *path, const char *comma
   return run_tool (netns ? inside : outside, NULL, error);
 }
 
-/* The veth pair: mt-SLOT on the hub, eth0 in the sandbox, a /32 each way. */
+/* udev initializes every new interface; nspawn 252 refuses to move one it has not finished
+ * ("Network interface ... is not initialized yet"). Where udev does not run (a container, or
+ * the host tier), there is nothing to wait for. */
+static gboolean
+wait_for_udev (const MoatNetworkTools *tools, const char *ifname, GError **error)
+{
+  if (!g_file_test ("/run/udev/control", G_FILE_TEST_EXISTS))
+    return TRUE;
+  g_autofree char *device = g_strdup_printf ("/sys/class/net/%s", ifname);
+  const char *argv[] = { tools->udevadm_path, "wait", "--timeout=10", device, NULL };
+  return run_tool (argv, NULL, error);
+}
+
+/* The veth pair: mt-SLOT on the hub and a /32 each way; the sandbox end is eth0 inside NETNS,
+ * configured, or (NETNS NULL) ms-SLOT on the hub for nspawn, left to moat-init. */
 static gboolean
 create_link (const MoatNetworkTools *tools, const char *name, guint slot, const char *netns,
              GError **error)
 {
   g_autofree char *ifname = moat_network_interface (slot);
+  g_autofree char *peer = moat_network_sandbox_interface (slot);
   g_autofree char *address = moat_network_format_address (moat_network_address (slot));
   g_autofree char *gateway = moat_network_format_address (MOAT_NET_GATEWAY);
-  const char *argv[] = { tools->ip_path, "link", "add",  "name",  ifname, "type", "veth",
-                         "peer",         "name", "eth0", "netns", netns,  NULL };
-  if (!run_tool (argv, NULL, error))
+  const char *inside_argv[] = { tools->ip_path, "link", "add",  "name",  ifname, "type", "veth",
+                                "peer",         "name", "eth0", "netns", netns,  NULL };
+  const char *nspawn_argv[] = { tools->ip_path, "link", "add",  "name", ifname, "type",
+                                "veth",         "peer", "name", peer,   NULL };
+  if (!run_tool (netns != NULL ? inside_argv : nspawn_argv, NULL, error))
     return FALSE;
   g_autofree char *dir = netns_dir (tools);
   g_autofree char *hub_path = g_strdup_printf ("%s/%s.ip-hub", dir, name);
@@ -750,8 +773,11 @@ create_link (const MoatNetworkTools *tools, const char *name, guint slot, const 
                                              "route add %s/32 dev eth0 scope link\n"
                                              "route add default via %s dev eth0\n",
                                              address, gateway, gateway);
-  return run_ip_batch (tools, hub_path, hub, NULL, error)
-         && run_ip_batch (tools, inside_path, inside, netns, error);
+  if (!run_ip_batch (tools, hub_path, hub, NULL, error))
+    return FALSE;
+  if (netns == NULL)
+    return wait_for_udev (tools, peer, error);
+  return run_ip_batch (tools, inside_path, inside, netns, error);
 }
 
 gboolean
@@ -764,15 +790,16 @@ moat_network_setup (const MoatNetworkTools *tools, const char *name, guint slot,
   /* Whatever a previous run of this sandbox left. */
   moat_network_teardown (tools, name, slot, policy, NULL);
   g_autofree char *dir = netns_dir (tools);
-  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autofree char *path = ret_netns_path != NULL ? g_build_filename (dir, name, NULL) : NULL;
   g_autofree char *rules = moat_network_ruleset_add (name, slot, policy, lookup, lookup_data);
-  if (!create_netns (tools, path, error) || !create_link (tools, name, slot, path, error)
-      || !apply_nft (tools, name, rules, error))
+  if ((path != NULL && !create_netns (tools, path, error))
+      || !create_link (tools, name, slot, path, error) || !apply_nft (tools, name, rules, error))
     {
       moat_network_teardown (tools, name, slot, policy, NULL);
       return FALSE;
     }
-  *ret_netns_path = g_steal_pointer (&path);
+  if (ret_netns_path != NULL)
+    *ret_netns_path = g_steal_pointer (&path);
   return TRUE;
 }
 

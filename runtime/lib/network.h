@@ -94,9 +94,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (MoatFlow, moat_flow_free)
 /* "10.89.0.2" */
 char *moat_network_format_address (uint32_t address);
 
-/* The sandbox address of identity slot SLOT; its hub-side interface name "mt-SLOT". */
+/* The sandbox address of identity slot SLOT; its hub-side interface name "mt-SLOT"; the name
+ * of the sandbox's end when systemd-nspawn moves it in, "ms-SLOT" (a crun sandbox's is eth0). */
 uint32_t moat_network_address (guint slot);
 char *moat_network_interface (guint slot);
+char *moat_network_sandbox_interface (guint slot);
 
 /* The address of another sandbox, by name; FALSE when it has none (not installed). */
 typedef gboolean (*MoatPeerLookup) (const char *name, uint32_t *ret_address, gpointer user_data);
@@ -124,14 +126,19 @@ typedef struct
   const char *nft_path;     /* /usr/sbin/nft */
   const char *unshare_path; /* /usr/bin/unshare */
   const char *nsenter_path; /* /usr/bin/nsenter */
+  const char *udevadm_path; /* /usr/bin/udevadm, used only where udev runs */
 } MoatNetworkTools;
 
 /* Forget what an earlier moatd set up (its table, namespaces); at daemon start. Does nothing
  * (and runs no tool) when no earlier moatd made any. */
 gboolean moat_network_reset (const MoatNetworkTools *tools, GError **error);
 
-/* Give sandbox NAME its namespace, veth, addresses, routes and rules; *RET_NETNS_PATH is the
- * namespace for the runtime to join. Undone on failure. */
+/* Give sandbox NAME its veth, addresses, routes and rules. With RET_NETNS_PATH (crun), also
+ * its namespace, which *RET_NETNS_PATH names for the runtime to join, with the veth's sandbox
+ * end in it, configured, as eth0. Without (systemd-nspawn, which cannot join a namespace the
+ * host owns), the sandbox end stays on the hub as ms-SLOT, unconfigured and (where udev runs)
+ * initialized, for `--network-interface=` to move into nspawn's own namespace, where moat-init
+ * configures it. Undone on failure. */
 gboolean moat_network_setup (const MoatNetworkTools *tools, const char *name, guint slot,
                              const MoatNetworkPolicy *policy, MoatPeerLookup lookup,
                              gpointer lookup_data, char **ret_netns_path, GError **error);

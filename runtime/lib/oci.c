@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "moat-error.h"
+#include "network.h"
 #include "selinux.h"
 
 #define OCI_VERSION "1.0.2"
@@ -482,14 +483,16 @@ check_nspawn_capabilities (const MoatManifest *manifest, GError **error)
  * exec. --drop-capability=all would also drop what --capability= names, so every other
  * capability is listed. */
 static void
-add_nspawn_capabilities (GPtrArray *argv, const MoatManifest *manifest)
+add_nspawn_capabilities (GPtrArray *argv, const MoatSandboxSpec *spec)
 {
+  const MoatManifest *manifest = spec->manifest;
   g_autoptr (GPtrArray) keep = g_ptr_array_new ();
   g_autoptr (GPtrArray) drop = g_ptr_array_new ();
   for (const char *const *cap = moat_capability_names; *cap != NULL; cap++)
     {
       gboolean kept = g_strv_contains (init_capabilities, *cap)
                       || (manifest->user != 0 && g_strv_contains (init_switch_capabilities, *cap))
+                      || (spec->nspawn_network && g_str_equal (*cap, "CAP_NET_ADMIN"))
                       || (manifest->capabilities != NULL
                           && g_strv_contains ((const char *const *)manifest->capabilities, *cap));
       g_ptr_array_add (kept ? keep : drop, (char *)*cap);
@@ -516,10 +519,17 @@ add_nspawn_floor (GPtrArray *argv, const MoatSandboxSpec *spec)
   add (argv, "--hostname=%s", spec->manifest->name);
   add (argv, "--private-users=%" G_GUINT32_FORMAT ":%u", spec->identity.uid_base, MOAT_UID_RANGE);
   add (argv, "--private-users-ownership=off");
-  add (argv, "--private-network");
+  if (spec->nspawn_network)
+    {
+      /* Implies a private network namespace; nspawn moves the interface back at exit. */
+      g_autofree char *ifname = moat_network_sandbox_interface (spec->identity.slot);
+      add (argv, "--network-interface=%s", ifname);
+    }
+  else
+    add (argv, "--private-network");
   add (argv, "--read-only");
   add (argv, "--no-new-privileges=yes");
-  add_nspawn_capabilities (argv, spec->manifest);
+  add_nspawn_capabilities (argv, spec);
   add (argv, "--as-pid2");
   /* The stub init turns this into SIGTERM (then SIGHUP) for the payload. */
   add (argv, "--kill-signal=SIGRTMIN+3");
@@ -564,6 +574,8 @@ add_nspawn_mounts (GPtrArray *argv, const MoatSandboxSpec *spec, GArray *devices
     }
   add_bind (argv, FALSE, init_path, MOAT_NSPAWN_INIT_PATH);
   add_bind (argv, FALSE, bpf_path, MOAT_NSPAWN_BPF_PATH);
+  if (spec->hosts_file != NULL)
+    add_bind (argv, FALSE, spec->hosts_file, "/etc/hosts");
 }
 
 static void
@@ -617,14 +629,24 @@ add_nspawn_resources (GPtrArray *argv, const MoatManifest *manifest, GArray *dev
  * (--keep-cap NUMBER), switches to the manifest's user, loads the seccomp floor (nspawn's own
  * filter is an allowlist of nspawn's choosing) and execs the payload. */
 static void
-add_nspawn_payload (GPtrArray *argv, const MoatManifest *manifest)
+add_nspawn_payload (GPtrArray *argv, const MoatSandboxSpec *spec)
 {
+  const MoatManifest *manifest = spec->manifest;
   add (argv, "--");
   add (argv, "%s", MOAT_NSPAWN_INIT_PATH);
   add (argv, "--seccomp");
   add (argv, "%s", MOAT_NSPAWN_BPF_PATH);
   add (argv, "--unmount");
   add (argv, "%s", NSPAWN_CGROUP_PATH);
+  if (spec->nspawn_network)
+    {
+      /* Configured with CAP_NET_ADMIN of nspawn's namespace, which moat-init then drops. */
+      add (argv, "--net");
+      g_ptr_array_add (argv, moat_network_sandbox_interface (spec->identity.slot));
+      g_ptr_array_add (argv,
+                       moat_network_format_address (moat_network_address (spec->identity.slot)));
+      g_ptr_array_add (argv, moat_network_format_address (MOAT_NET_GATEWAY));
+    }
   for (char **cap = manifest->capabilities; cap != NULL && *cap != NULL; cap++)
     {
       add (argv, "--keep-cap");
@@ -669,7 +691,7 @@ moat_nspawn_argv (const MoatSandboxSpec *spec, const char *init_path, const char
   add_nspawn_environment (argv, spec->manifest);
   add_nspawn_selinux (argv, spec);
   add_nspawn_resources (argv, spec->manifest, devices, systemd_booted);
-  add_nspawn_payload (argv, spec->manifest);
+  add_nspawn_payload (argv, spec);
   g_ptr_array_add (argv, NULL);
   return (GStrv)g_ptr_array_free (g_steal_pointer (&argv), FALSE);
 }

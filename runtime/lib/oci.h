@@ -19,12 +19,16 @@ typedef struct
    * still work but the extra --inaccessible= paths are left out (see docs/security.md). */
   const char *nspawn_inaccessible_dir;
   /* crun only: a network namespace moatd made (moat_network_setup()) for the sandbox to join,
-   * or NULL for a private one with loopback only. systemd-nspawn 252 cannot join a namespace
-   * the host owns from the user namespace it creates, so nspawn sandboxes always get
-   * --private-network (see docs/runtime.md, "Network"). */
+   * or NULL for a private one with loopback only. */
   const char *netns_path;
-  /* crun only: a host file bound read-only over /etc/hosts (moat_network_hosts()), or NULL.
-   * The rootfs must hold /etc/hosts for it to land on. */
+  /* nspawn only: moatd made the veth whose sandbox end (ms-SLOT, for the identity's slot)
+   * nspawn moves into its own namespace (--network-interface=), and moat-init gives it the
+   * slot's address and routes (--net). FALSE: --private-network, loopback only. systemd-nspawn
+   * 252 cannot join a namespace the host owns from the user namespace it creates (see
+   * docs/runtime.md, "Network"). */
+  gboolean nspawn_network;
+  /* A host file bound read-only over /etc/hosts (moat_network_hosts()), or NULL. The rootfs
+   * must hold /etc/hosts for it to land on. */
   const char *hosts_file;
 } MoatSandboxSpec;
 

@@ -50,7 +50,8 @@ typedef struct
   MoatManifest *manifest; /* as last loaded; reloaded at every start */
   MoatIdentity identity;
   gboolean have_identity;
-  char *netns_path; /* while its network (moat_network_setup()) is up */
+  gboolean network_up; /* while its network (moat_network_setup()) is up */
+  char *netns_path;    /* then, for crun: the namespace it joins */
   SandboxState state;
   HealthState health;
   gboolean stop_requested; /* a stop arrived while starting */

@@ -112,7 +112,7 @@ write_network (MoatJson *json, Sandbox *sandbox)
       moat_json_kv_int (json, "relayed_in", (gint64)relayed_in);
     }
   guint64 dropped_out, dropped_in;
-  if (sandbox->netns_path != NULL
+  if (sandbox->network_up
       && moat_network_counters (&sandbox->supervisor->network_tools, sandbox->name, &dropped_out,
                                 &dropped_in, NULL))
     {

@@ -471,7 +471,7 @@ check_published (Sandbox *sandbox, GError **error)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       Sandbox *other = value;
-      if (other == sandbox || other->netns_path == NULL)
+      if (other == sandbox || !other->network_up)
         continue;
       GPtrArray *theirs = other->manifest->network.publish;
       for (guint i = 0; i < mine->len; i++)
@@ -496,20 +496,18 @@ network_up (Sandbox *sandbox, GError **error)
   MoatSupervisor *supervisor = sandbox->supervisor;
   if (!supervise_has_network (sandbox))
     return TRUE;
-  /* nspawn joins a given network namespace only after it made its user namespace, which does
-   * not own ours: "Failed to join network namespace: Operation not permitted". */
-  if (sandbox->manifest->backend == MOAT_BACKEND_NSPAWN)
-    return g_set_error (error, MOAT_ERROR, MOAT_ERROR_UNSUPPORTED,
-                        "%s: [Network] flows need Backend=crun (systemd-nspawn cannot join the "
-                        "network namespace moatd makes)",
-                        sandbox->manifest->filename),
-           FALSE;
   if (!check_published (sandbox, error))
     return FALSE;
+  /* nspawn joins a given network namespace only after it made its user namespace, which does
+   * not own ours ("Failed to join network namespace: Operation not permitted"): it gets the
+   * veth's end to move into a namespace of its own instead. */
   const MoatNetworkPolicy *policy = &sandbox->manifest->network;
+  gboolean nspawn = sandbox->manifest->backend == MOAT_BACKEND_NSPAWN;
   if (!moat_network_setup (&supervisor->network_tools, sandbox->name, sandbox->identity.slot,
-                           policy, lookup_peer, supervisor, &sandbox->netns_path, error))
+                           policy, lookup_peer, supervisor, nspawn ? NULL : &sandbox->netns_path,
+                           error))
     return FALSE;
+  sandbox->network_up = TRUE;
   if (policy->discover->len == 0)
     return TRUE;
   g_autofree char *ifname = moat_network_interface (sandbox->identity.slot);
@@ -536,7 +534,7 @@ refresh_peers (Sandbox *sandbox)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       Sandbox *other = value;
-      if (other == sandbox || other->netns_path == NULL
+      if (other == sandbox || !other->network_up
           || !moat_network_policy_names (&other->manifest->network, sandbox->name))
         continue;
       g_autoptr (GError) error = NULL;
@@ -563,9 +561,9 @@ write_hosts (Sandbox *sandbox, const char *rootfs, const char *bundle, char **re
 {
   struct stat st;
   autofd int root_fd = open (rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (sandbox->netns_path == NULL || root_fd < 0
-      || fstatat (root_fd, "etc", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode)
-      || fstatat (root_fd, "etc/hosts", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode))
+  if (!sandbox->network_up || root_fd < 0 || fstatat (root_fd, "etc", &st, AT_SYMLINK_NOFOLLOW) < 0
+      || !S_ISDIR (st.st_mode) || fstatat (root_fd, "etc/hosts", &st, AT_SYMLINK_NOFOLLOW) < 0
+      || !S_ISREG (st.st_mode))
     return TRUE;
   g_autofree char *hosts
       = moat_network_hosts (sandbox->name, sandbox->identity.slot, &sandbox->manifest->network,
@@ -581,7 +579,7 @@ static void
 network_down (Sandbox *sandbox)
 {
   MoatSupervisor *supervisor = sandbox->supervisor;
-  if (sandbox->netns_path == NULL)
+  if (!sandbox->network_up)
     return;
   moat_relay_detach (supervisor->relay, sandbox->name);
   g_autoptr (GError) error = NULL;
@@ -589,6 +587,7 @@ network_down (Sandbox *sandbox)
                               &sandbox->manifest->network, &error))
     emit (supervisor, sandbox->name, LOG_WARNING, "network: %s", error->message);
   g_clear_pointer (&sandbox->netns_path, g_free);
+  sandbox->network_up = FALSE;
 }
 
 /* The rootfs `current` names, as an absolute path for crun and nspawn, resolved beneath the
@@ -661,6 +660,7 @@ sandbox_launch (Sandbox *sandbox, GError **error)
         .selinux = supervisor->config.selinux,
         .nspawn_inaccessible_dir = supervisor->inaccessible_dir,
         .netns_path = sandbox->netns_path,
+        .nspawn_network = sandbox->network_up && sandbox->netns_path == NULL,
         .hosts_file = hosts_file,
       };
       ok = sandbox->manifest->backend == MOAT_BACKEND_NSPAWN
@@ -679,7 +679,7 @@ sandbox_launch (Sandbox *sandbox, GError **error)
       return FALSE;
     }
   sandbox->state = STATE_STARTING;
-  if (sandbox->netns_path != NULL)
+  if (sandbox->network_up)
     refresh_peers (sandbox);
   if (sandbox->manifest->backend == MOAT_BACKEND_NSPAWN)
     became_running (sandbox);
@@ -1103,6 +1103,7 @@ moat_supervisor_new (const MoatSupervisorConfig *config, MoatEventFunc on_event,
     .nft_path = supervisor->nft_path,
     .unshare_path = supervisor->unshare_path,
     .nsenter_path = supervisor->nsenter_path,
+    .udevadm_path = "/usr/bin/udevadm",
   };
   supervisor->relay = moat_relay_new ();
   supervisor->on_event = on_event;

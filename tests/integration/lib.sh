@@ -37,11 +37,16 @@ moat() { "$MOAT" --run-dir "$RUN" --log-dir "$LOGS" "$@"; }
 # Start moatd the way this host allows crun to run: in a private mount namespace with
 # cgroup2 on /sys/fs/cgroup and no cgroup manager (DESIGN.md section 7). MOATD_WRAPPER, when
 # set, is a command moatd runs under (e.g. "ip netns exec HUB" for a test's own network).
+# MOATD_SYS_RO=1 makes /sys read-only there: this host runs no udev, and systemd-nspawn moves
+# an interface into a sandbox only once udev has initialized it, unless /sys is read-only
+# (where, as in a container, it assumes there is no udev).
 start_moatd() {
   local -a wrapper=()
   [ -n "${MOATD_WRAPPER:-}" ] && read -ra wrapper <<<"$MOATD_WRAPPER"
+  local sys_ro=true
+  [ "${MOATD_SYS_RO:-0}" = 1 ] && sys_ro="mount -o remount,bind,ro /sys"
   "${wrapper[@]}" unshare -m --propagation private -- sh -c \
-    'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' sh \
+    "mount -t cgroup2 none /sys/fs/cgroup && $sys_ro"' && exec "$@"' sh \
     "$BUILD/moatd" --state-dir "$STATE" --run-dir "$RUN" --log-dir "$LOGS" \
     --cgroup-manager=disabled --no-journal --restart-delay-ms "${RESTART_DELAY_MS:-200}" \
     "$@" 2>>"$TESTDIR/moatd.log" &

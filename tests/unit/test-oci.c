@@ -786,6 +786,34 @@ test_nspawn_capability_numbers (void)
   g_assert_error (error, MOAT_ERROR, MOAT_ERROR_INVALID);
 }
 
+/* A networked nspawn sandbox: nspawn moves the veth end moatd made (ms-SLOT) into its own
+ * namespace instead of --private-network, moat-init alone gets CAP_NET_ADMIN to configure it
+ * (--net, before everything else it is told; it drops the capability with the rest), and the
+ * hosts file lands on /etc/hosts. */
+static void
+test_nspawn_network (void)
+{
+  g_autoptr (TestManifest) manifest = test_manifest_new (FALSE);
+  MoatSandboxSpec spec = test_spec (manifest, MOAT_ARCH_X86_64, FALSE, 7);
+  spec.nspawn_network = TRUE;
+  spec.hosts_file = "/run/moat/sandboxes/zigbee/hosts";
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) argv = moat_nspawn_argv (&spec, INIT, BPF, FALSE, &error);
+  g_assert_no_error (error);
+
+  assert_argv_has (argv, "--network-interface=ms-7");
+  g_assert_cmpint (argv_index (argv, "--private-network"), ==, -1);
+  assert_argv_has (argv, "--bind-ro=/run/moat/sandboxes/zigbee/hosts:/etc/hosts");
+  assert_nspawn_keeps (
+      argv, (const char *const[]){ "CAP_NET_ADMIN", "CAP_SETPCAP", "CAP_SYS_ADMIN", NULL });
+  gint net = argv_index (argv, "--net");
+  g_assert_cmpint (net, >, argv_index (argv, MOAT_NSPAWN_INIT_PATH));
+  g_assert_cmpstr (argv[net + 1], ==, "ms-7");
+  g_assert_cmpstr (argv[net + 2], ==, "10.89.0.9");
+  g_assert_cmpstr (argv[net + 3], ==, "10.89.0.1");
+  g_assert_cmpint (argv_index (argv, "--keep-cap"), ==, -1);
+}
+
 /* A non-root user: nspawn leaves moat-init exactly what it needs to switch and then drop
  * everything, and the payload gets --uid/--gid. */
 static void
@@ -888,6 +916,7 @@ main (int argc, char **argv)
   g_test_add_func ("/oci/missing-device-is-named", test_missing_device_is_named);
   g_test_add_func ("/oci/relative-paths-are-refused", test_relative_paths_are_refused);
   g_test_add_func ("/nspawn/argv-keeps-the-floor", test_nspawn_argv_keeps_the_floor);
+  g_test_add_func ("/nspawn/network", test_nspawn_network);
   g_test_add_func ("/nspawn/limits-go-to-the-scope", test_nspawn_limits_go_to_the_scope);
   g_test_add_func ("/nspawn/named-capabilities", test_nspawn_named_capabilities);
   g_test_add_func ("/nspawn/capability-numbers", test_nspawn_capability_numbers);

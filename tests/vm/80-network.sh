@@ -6,6 +6,7 @@
 # other network.
 #   - sandbox -> sandbox, -> LAN, LAN -> published port: the declared flows work; undeclared
 #     ones are dropped and counted by the sandbox's counters; a stopped sandbox leaves no rules.
+#     One of the sandboxes runs under systemd-nspawn, whose veth end udev initializes.
 #   - discovery: LAN mDNS reaches the sandbox that declares it, and its SSDP search gets the
 #     LAN device's unicast reply, through moatd's relay and the shipped firewall.
 #   - `moat remote enable` uses the kernel module; a peer set up from `moat remote add-peer`'s
@@ -31,6 +32,7 @@ Exec=/usr/bin/client-run
 [Network]
 Allow=broker:1883/tcp
 Allow=192.168.50.2:7000/tcp
+Allow=nsbox:3000/tcp
 Discover=mdns
 Discover=ssdp
 MANIFEST
@@ -53,13 +55,24 @@ Version=1.0
 Exec=/usr/bin/lonely-run
 MANIFEST
   ) && vm_sign_bundle "$dir" "$STICK/lonely.moatb" "$WORK" || return 1
+  dir=$(vm_busybox_bundle "$WORK" nsbox 'exec nc -ll -p 3000 -e /bin/cat' <<'MANIFEST'
+[Sandbox]
+Name=nsbox
+Version=1.0
+Backend=nspawn
+Exec=/usr/bin/nsbox-run
+
+[Network]
+Accept=client:3000/tcp
+MANIFEST
+  ) && vm_sign_bundle "$dir" "$STICK/nsbox.moatb" "$WORK" || return 1
   cp /usr/bin/busybox "$STICK/busybox"
   cp "$VM_BUILD/tests/mcast" "$STICK/mcast"
 }
 if quietly prepare; then
-  ok "three networked test sandboxes build and sign"
+  ok "four test sandboxes (one nspawn) build and sign"
 else
-  not_ok "three networked test sandboxes build and sign"
+  not_ok "four test sandboxes (one nspawn) build and sign"
   exit 1
 fi
 vm_boot_with_stick "$STICK"
@@ -86,16 +99,16 @@ check "a LAN namespace is set up in the guest" quietly guest "mkdir -p /run/netn
   systemd-run --quiet --unit=vm80-echo7001 $IN_LAN $BB nc -ll -p 7001 -e /bin/cat"
 
 guest 'cp /mnt/stick/publisher.pub /etc/moat/keys/bundles.d/' >/dev/null
-for name in broker client lonely; do
+for name in broker client lonely nsbox; do
   check "moat install $name.moatb" quietly guest "moat install /mnt/stick/$name.moatb" 120
 done
 all_running() {
   local name
-  for name in broker client lonely; do
+  for name in broker client lonely nsbox; do
     [ "$(sandbox_field "$name" state)" = running ] || return 1
   done
 }
-check "the three sandboxes run" vm_wait_for 60 all_running
+check "the four sandboxes run" vm_wait_for 60 all_running
 
 # reply FROM ADDRESS PORT: what an echo through ADDRESS:PORT answers, sent from the sandbox
 # FROM's network namespace, or from the LAN or the remote peer's.
@@ -104,6 +117,12 @@ reply() {
   case $1 in
     lan) enter=$IN_LAN ;;
     remote) enter=$IN_REMOTE ;;
+    # nspawn (the sandbox's pid) stays on the hub; its child, the sandbox's init, does not.
+    nsbox)
+      local nspawn
+      nspawn=$(sandbox_field nsbox pid)
+      enter="nsenter -t \$(cut -d' ' -f1 /proc/$nspawn/task/$nspawn/children) -n --"
+      ;;
     *) enter="nsenter -t $(sandbox_field "$1" pid) -n --" ;;
   esac
   guest "echo moat-ping | timeout 6 $enter $BB nc -w 3 $2 $3" 20 2>/dev/null
@@ -130,6 +149,12 @@ check "a sandbox with no [Network] entries has loopback only" \
   test "$(sandbox_field lonely confinement.network.mode)" = "loopback only"
 vm_wait_for 20 connects client "$broker" 1883 || true
 check "sandbox -> sandbox on a declared port (client -> broker:1883)" connects client "$broker" 1883
+nsbox=$(sandbox_field nsbox confinement.network.address)
+vm_wait_for 20 connects client "$nsbox" 3000 || true
+check "sandbox -> nspawn sandbox on a declared port (client -> nsbox $nsbox:3000)" \
+  connects client "$nsbox" 3000
+check "nspawn sandbox -> LAN on an undeclared port (nsbox -> :7000) is dropped and counted" \
+  blocked nsbox 192.168.50.2 7000 nsbox out
 check "sandbox -> LAN host on a declared port (client -> 192.168.50.2:7000)" \
   connects client 192.168.50.2 7000
 check "LAN -> published port on the hub (192.168.50.1:18080 -> broker:8080)" \
@@ -152,8 +177,8 @@ ruleset=$(guest 'nft list ruleset' 30)
 check "... leaves no rule of its own (no chain or counter named broker)" not grep -q broker <<<"$ruleset"
 check "... nor its published port (18080)" not grep -q 18080 <<<"$ruleset"
 check "... while the client's rules stay" grep -q out-client <<<"$ruleset"
-check "... and its veth is gone (one mt-* link left, the client's)" \
-  test "$(guest 'ip -o link' 30 | grep -c ' mt-')" = 1
+check "... and its veth is gone (two mt-* links left, the client's and nsbox's)" \
+  test "$(guest 'ip -o link' 30 | grep -c ' mt-')" = 2
 check "... and the client cannot reach it any more" not connects client "$broker" 1883
 
 # --- discovery: moatd's relay through the shipped firewall, SELinux enforcing ----------------
