@@ -270,6 +270,19 @@ moat_discover_parse (const char *value, char **ret_problem)
   discover->group = MOAT_DISCOVER_BROADCAST;
   if (!parse_port (value + strlen ("broadcast:"), &discover->port, ret_problem))
     return NULL;
+  /* The relay binds the port on the hub: not one of the hub's own services, not a port
+   * another protocol's socket holds. */
+  if (discover->port < 1024)
+    return *ret_problem = g_strdup_printf ("broadcast port %u is below 1024, where the hub's "
+                                           "own services are",
+                                           discover->port),
+           NULL;
+  for (gsize i = 0; i < G_N_ELEMENTS (discover_names); i++)
+    if (discover->port == discover_names[i].port)
+      return *ret_problem
+             = g_strdup_printf ("broadcast port %u is %s's (use Discover=%s)", discover->port,
+                                discover_names[i].name, discover_names[i].name),
+             NULL;
   return g_steal_pointer (&discover);
 }
 
@@ -433,6 +446,10 @@ moat_network_ruleset_hub (void)
                    "  }\n"
                    "  chain input {\n"
                    "    type filter hook input priority filter; policy accept;\n"
+                   /* The discovery relay's broadcasts (its sockets' MOAT_RELAY_MARK), which
+                    * the kernel always loops back to the hub: into a sandbox's veth they
+                    * would count as its drops. */
+                   "    meta mark 0x6d6f6174 drop\n"
                    "    ct state established,related accept\n"
                    "    iifname vmap @egress\n"
                    "  }\n"

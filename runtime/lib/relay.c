@@ -9,12 +9,19 @@
  * - From a LAN interface to every sandbox that declares the protocol, each on its own veth.
  *
  * Nothing else is relayed: not sandbox to sandbox, not from or to the WireGuard interface or
- * an uplink with a public address. The payload is never parsed, only passed on; a LAN flood
- * is bounded by a per-protocol rate, and a sandbox by the number of its exchanges. */
+ * an uplink with a public address. The payload is never parsed, only passed on. What comes
+ * from the LAN is bounded by a rate per protocol, checked only once a datagram is known to
+ * have come from a LAN interface; what a sandbox sends, by a rate of its own and the number of
+ * its exchanges, so that one sandbox cannot use up another's share.
+ *
+ * The sockets are bound without SO_REUSEADDR: a port some hub service holds is refused (the
+ * sandbox's start fails), never shared, so the firewall's `socket mark` rule cannot let
+ * anything through to that service. */
 
 #include "relay.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -27,13 +34,22 @@
 #include "moat-error.h"
 #include "network.h"
 
-#define DATAGRAM_MAX 9000   /* mDNS's own limit; longer ones are dropped */
-#define RATE_PER_SECOND 200 /* datagrams each protocol relays, both ways together */
-#define RATE_BURST 400
+#define DATAGRAM_MAX 9000 /* mDNS's own limit; longer ones are dropped */
+#define LAN_RATE 200      /* datagrams a second each protocol relays from the LAN */
+#define LAN_BURST 400
+#define SANDBOX_RATE 20 /* datagrams a second each sandbox may have relayed out */
+#define SANDBOX_BURST 40
 #define EXCHANGE_SECONDS 10 /* how long replies to a query are returned (SSDP MX <= 5) */
 #define EXCHANGES_PER_SANDBOX 16
-#define REJOIN_SECONDS 15 /* LAN interfaces come and go: join their groups again */
+#define REFRESH_SECONDS 15      /* LAN interfaces come and go: look again, join again */
+#define MEMBERSHIPS_WANTED 1024 /* net.ipv4.igmp_max_memberships: groups joined per socket */
 #define MDNS_GROUP 0xe00000fbu
+
+typedef struct
+{
+  double tokens;
+  gint64 refilled; /* monotonic usec */
+} Bucket;
 
 typedef struct
 {
@@ -42,8 +58,8 @@ typedef struct
   int fd;
   guint source;
   guint users;
-  double tokens;
-  gint64 refilled; /* monotonic usec */
+  Bucket lan;
+  GArray *joined; /* of int: the LAN interfaces whose group this socket joined */
 } Service;
 
 typedef struct
@@ -52,6 +68,7 @@ typedef struct
   int ifindex;
   uint32_t address;
   GPtrArray *services; /* of Service*, borrowed */
+  Bucket out;
   guint64 relayed_out, relayed_in;
 } Member;
 
@@ -66,22 +83,23 @@ typedef struct
   guint timer;
 } Exchange;
 
+/* A LAN interface: up, not point-to-point (WireGuard), not a sandbox's veth, with a private or
+ * link-local IPv4 address (an uplink with a public one is not the LAN). */
+typedef struct
+{
+  int ifindex;
+  unsigned flags; /* IFF_MULTICAST, IFF_BROADCAST */
+} Lan;
+
 struct MoatRelay
 {
   GPtrArray *services;  /* of Service* */
   GPtrArray *members;   /* of Member* */
   GPtrArray *exchanges; /* of Exchange* */
-  guint rejoin_timer;
+  GArray *lans;         /* of Lan, as last looked at */
+  GArray *addresses;    /* of uint32_t: every IPv4 address of the hub, as last looked at */
+  guint refresh_timer;
 };
-
-/* A LAN interface: up, multicast or broadcast capable, not point-to-point (WireGuard), not a
- * sandbox's veth, with a private or link-local IPv4 address (an uplink with a public one is
- * not the LAN). */
-typedef struct
-{
-  int ifindex;
-  uint32_t address;
-} Lan;
 
 typedef struct
 {
@@ -103,41 +121,57 @@ is_lan_address (uint32_t a)
          || (a & 0xffff0000u) == 0xa9fe0000u; /* 169.254/16 */
 }
 
-/* The LAN interfaces now, each once, for GROUP (multicast or broadcast). */
-static GArray *
-lan_interfaces (uint32_t group)
+/* Look at the hub's interfaces and addresses again (relay->lans, relay->addresses). */
+static void
+read_interfaces (MoatRelay *relay)
 {
-  GArray *lans = g_array_new (FALSE, FALSE, sizeof (Lan));
   struct ifaddrs *list;
   if (getifaddrs (&list) < 0)
-    return lans;
-  unsigned need = group == MOAT_DISCOVER_BROADCAST ? IFF_BROADCAST : IFF_MULTICAST;
+    return;
+  g_array_set_size (relay->lans, 0);
+  g_array_set_size (relay->addresses, 0);
   for (struct ifaddrs *ifa = list; ifa != NULL; ifa = ifa->ifa_next)
     {
-      if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family != AF_INET
-          || (ifa->ifa_flags & (IFF_UP | need)) != (IFF_UP | need)
-          || (ifa->ifa_flags & (IFF_LOOPBACK | IFF_POINTOPOINT)) != 0
-          || g_str_has_prefix (ifa->ifa_name, "mt-"))
+      if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family != AF_INET)
         continue;
-      Lan lan = { if_nametoindex (ifa->ifa_name),
-                  ntohl (((struct sockaddr_in *)ifa->ifa_addr)->sin_addr.s_addr) };
+      uint32_t address = ntohl (((struct sockaddr_in *)ifa->ifa_addr)->sin_addr.s_addr);
+      g_array_append_val (relay->addresses, address);
+      Lan lan
+          = { if_nametoindex (ifa->ifa_name), ifa->ifa_flags & (IFF_MULTICAST | IFF_BROADCAST) };
+      if (lan.ifindex <= 0 || (ifa->ifa_flags & IFF_UP) == 0
+          || (ifa->ifa_flags & (IFF_LOOPBACK | IFF_POINTOPOINT)) != 0
+          || g_str_has_prefix (ifa->ifa_name, "mt-") || !is_lan_address (address))
+        continue;
       gboolean seen = FALSE;
-      for (guint i = 0; i < lans->len; i++)
-        seen |= g_array_index (lans, Lan, i).ifindex == lan.ifindex;
-      if (lan.ifindex > 0 && !seen && is_lan_address (lan.address))
-        g_array_append_val (lans, lan);
+      for (guint i = 0; i < relay->lans->len; i++)
+        seen |= g_array_index (relay->lans, Lan, i).ifindex == lan.ifindex;
+      if (!seen)
+        g_array_append_val (relay->lans, lan);
     }
   freeifaddrs (list);
-  return lans;
 }
 
-static const Lan *
-find_lan (GArray *lans, int ifindex)
+/* Whether IFINDEX is a LAN interface that can carry SERVICE's group. */
+static gboolean
+is_lan (MoatRelay *relay, const Service *service, int ifindex)
 {
-  for (guint i = 0; i < lans->len; i++)
-    if (g_array_index (lans, Lan, i).ifindex == ifindex)
-      return &g_array_index (lans, Lan, i);
-  return NULL;
+  unsigned need = service->group == MOAT_DISCOVER_BROADCAST ? IFF_BROADCAST : IFF_MULTICAST;
+  for (guint i = 0; i < relay->lans->len; i++)
+    {
+      const Lan *lan = &g_array_index (relay->lans, Lan, i);
+      if (lan->ifindex == ifindex)
+        return (lan->flags & need) != 0;
+    }
+  return FALSE;
+}
+
+static gboolean
+is_own_address (MoatRelay *relay, uint32_t address)
+{
+  for (guint i = 0; i < relay->addresses->len; i++)
+    if (g_array_index (relay->addresses, uint32_t, i) == address)
+      return TRUE;
+  return FALSE;
 }
 
 static gboolean
@@ -158,8 +192,7 @@ open_socket (uint32_t group, guint16 port, GError **error)
   if (fd < 0)
     return moat_error_errno (error, errno, "create", "a discovery socket"), -1;
   struct sockaddr_in any = { .sin_family = AF_INET, .sin_port = htons (port) };
-  if (!set_option (fd, SOL_SOCKET, SO_REUSEADDR, 1, error)
-      || !set_option (fd, SOL_SOCKET, SO_MARK, MOAT_RELAY_MARK, error)
+  if (!set_option (fd, SOL_SOCKET, SO_MARK, MOAT_RELAY_MARK, error)
       || !set_option (fd, SOL_SOCKET, SO_BROADCAST, 1, error)
       || !set_option (fd, IPPROTO_IP, IP_PKTINFO, 1, error)
       || !set_option (fd, IPPROTO_IP, IP_MULTICAST_LOOP, 0, error)
@@ -176,25 +209,50 @@ open_socket (uint32_t group, guint16 port, GError **error)
   return fd;
 }
 
-/* Join SERVICE's group on IFINDEX; already joined is fine. */
-static void
-join (Service *service, int ifindex)
+/* Join (or leave) SERVICE's group on IFINDEX. The kernel keeps a socket's membership of an
+ * interface that is gone, and allows a socket net.ipv4.igmp_max_memberships of them (20 by
+ * default): every one that is no longer needed is left. */
+static gboolean
+membership (Service *service, int ifindex, gboolean join, GError **error)
 {
   if (service->group == MOAT_DISCOVER_BROADCAST)
-    return;
+    return TRUE;
   struct ip_mreqn request
       = { .imr_multiaddr.s_addr = htonl (service->group), .imr_ifindex = ifindex };
-  if (setsockopt (service->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof request) < 0
-      && errno != EADDRINUSE)
-    g_debug ("relay: join on interface %d: %s", ifindex, g_strerror (errno));
+  int option = join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP;
+  if (setsockopt (service->fd, IPPROTO_IP, option, &request, sizeof request) == 0
+      || (join && errno == EADDRINUSE))
+    return TRUE;
+  g_autofree char *what = g_strdup_printf ("interface %d", ifindex);
+  return moat_error_errno (error, errno, join ? "join the discovery group on" : "leave", what);
 }
 
+/* Join the group on every LAN interface it is not joined on yet; leave the ones gone. */
 static void
-join_lans (Service *service)
+join_lans (MoatRelay *relay, Service *service)
 {
-  g_autoptr (GArray) lans = lan_interfaces (service->group);
-  for (guint i = 0; i < lans->len; i++)
-    join (service, g_array_index (lans, Lan, i).ifindex);
+  for (guint i = service->joined->len; i > 0; i--)
+    {
+      int ifindex = g_array_index (service->joined, int, i - 1);
+      if (!is_lan (relay, service, ifindex))
+        {
+          membership (service, ifindex, FALSE, NULL);
+          g_array_remove_index_fast (service->joined, i - 1);
+        }
+    }
+  for (guint i = 0; i < relay->lans->len; i++)
+    {
+      int ifindex = g_array_index (relay->lans, Lan, i).ifindex;
+      gboolean joined = FALSE;
+      for (guint j = 0; j < service->joined->len; j++)
+        joined |= g_array_index (service->joined, int, j) == ifindex;
+      g_autoptr (GError) error = NULL;
+      if (!joined && is_lan (relay, service, ifindex)
+          && membership (service, ifindex, TRUE, &error))
+        g_array_append_val (service->joined, ifindex);
+      else if (error != NULL)
+        g_debug ("relay: %s", error->message);
+    }
 }
 
 /* A message of one buffer to or from PEER, with room for one IP_PKTINFO. */
@@ -268,17 +326,16 @@ send_out (int fd, const Datagram *d, uint32_t address, guint16 port, int ifindex
   return FALSE;
 }
 
-/* Whether SERVICE may relay one more datagram now. */
+/* Whether BUCKET (RATE a second, at most BURST at once) lets one more datagram through now. */
 static gboolean
-take_token (Service *service)
+take_token (Bucket *bucket, double rate, double burst)
 {
   gint64 now = g_get_monotonic_time ();
-  service->tokens
-      = MIN (RATE_BURST, service->tokens + (now - service->refilled) * RATE_PER_SECOND / 1e6);
-  service->refilled = now;
-  if (service->tokens < 1)
+  bucket->tokens = MIN (burst, bucket->tokens + (now - bucket->refilled) * rate / 1e6);
+  bucket->refilled = now;
+  if (bucket->tokens < 1)
     return FALSE;
-  service->tokens -= 1;
+  bucket->tokens -= 1;
   return TRUE;
 }
 
@@ -293,12 +350,15 @@ member_uses (const Member *member, const Service *service)
 
 /* To the LAN: D's payload to the group from FD, out of every LAN interface. */
 static void
-relay_up (Member *member, Service *service, int fd, const Datagram *d)
+relay_up (MoatRelay *relay, Member *member, Service *service, int fd, const Datagram *d)
 {
-  g_autoptr (GArray) lans = lan_interfaces (service->group);
   gboolean sent = FALSE;
-  for (guint i = 0; i < lans->len; i++)
-    sent |= send_out (fd, d, service->group, service->port, g_array_index (lans, Lan, i).ifindex);
+  for (guint i = 0; i < relay->lans->len; i++)
+    {
+      int ifindex = g_array_index (relay->lans, Lan, i).ifindex;
+      if (is_lan (relay, service, ifindex))
+        sent |= send_out (fd, d, service->group, service->port, ifindex);
+    }
   if (sent)
     member->relayed_out++;
 }
@@ -327,11 +387,12 @@ static gboolean
 on_exchange_readable (int fd, GIOCondition condition, gpointer data)
 {
   Exchange *exchange = data;
+  Service *service = exchange->service;
   Datagram d;
-  g_autoptr (GArray) lans = lan_interfaces (exchange->service->group);
   for (int i = 0; i < 16 && receive (fd, &d); i++)
-    if (find_lan (lans, d.ifindex) != NULL && take_token (exchange->service)
-        && send_out (exchange->service->fd, &d, exchange->member->address, exchange->sandbox_port,
+    if (is_lan (exchange->relay, service, d.ifindex)
+        && take_token (&service->lan, LAN_RATE, LAN_BURST)
+        && send_out (service->fd, &d, exchange->member->address, exchange->sandbox_port,
                      exchange->member->ifindex))
       exchange->member->relayed_in++;
   return G_SOURCE_CONTINUE;
@@ -370,16 +431,17 @@ exchange_for (MoatRelay *relay, Member *member, Service *service, guint16 port)
 static void
 from_sandbox (MoatRelay *relay, Member *member, Service *service, const Datagram *d)
 {
-  if (d->source != member->address || !member_uses (member, service) || !take_token (service))
+  if (d->source != member->address || !member_uses (member, service)
+      || !take_token (&member->out, SANDBOX_RATE, SANDBOX_BURST))
     return;
   if (d->source_port == service->port)
     {
-      relay_up (member, service, service->fd, d);
+      relay_up (relay, member, service, service->fd, d);
       return;
     }
   Exchange *exchange = exchange_for (relay, member, service, d->source_port);
   if (exchange != NULL)
-    relay_up (member, service, exchange->fd, d);
+    relay_up (relay, member, service, exchange->fd, d);
 }
 
 static void
@@ -410,29 +472,22 @@ on_service_readable (int fd, GIOCondition condition, gpointer data)
         if (((Member *)relay->members->pdata[i])->ifindex == d.ifindex)
           member = relay->members->pdata[i];
       if (member != NULL)
-        {
-          from_sandbox (relay, member, service, &d);
-          continue;
-        }
-      /* The token first: a LAN flood must not cost an interface dump per datagram. */
-      if (!take_token (service))
-        continue;
-      g_autoptr (GArray) lans = lan_interfaces (service->group);
-      gboolean own = FALSE;
-      for (guint i = 0; i < lans->len; i++)
-        own |= g_array_index (lans, Lan, i).address == d.source;
-      if (find_lan (lans, d.ifindex) != NULL && !own)
+        from_sandbox (relay, member, service, &d);
+      /* Only LAN traffic may spend the protocol's tokens; the hub's own is never relayed. */
+      else if (is_lan (relay, service, d.ifindex) && !is_own_address (relay, d.source)
+               && take_token (&service->lan, LAN_RATE, LAN_BURST))
         from_lan (relay, service, &d);
     }
   return G_SOURCE_CONTINUE;
 }
 
 static gboolean
-on_rejoin (gpointer data)
+on_refresh (gpointer data)
 {
   MoatRelay *relay = data;
+  read_interfaces (relay);
   for (guint i = 0; i < relay->services->len; i++)
-    join_lans (relay->services->pdata[i]);
+    join_lans (relay, relay->services->pdata[i]);
   return G_SOURCE_CONTINUE;
 }
 
@@ -441,6 +496,7 @@ service_free (Service *service)
 {
   g_clear_handle_id (&service->source, g_source_remove);
   close (service->fd);
+  g_array_unref (service->joined);
   g_free (service);
 }
 
@@ -459,6 +515,8 @@ moat_relay_new (void)
   relay->services = g_ptr_array_new_with_free_func ((GDestroyNotify)service_free);
   relay->members = g_ptr_array_new_with_free_func ((GDestroyNotify)member_free);
   relay->exchanges = g_ptr_array_new_with_free_func ((GDestroyNotify)exchange_free);
+  relay->lans = g_array_new (FALSE, FALSE, sizeof (Lan));
+  relay->addresses = g_array_new (FALSE, FALSE, sizeof (uint32_t));
   return relay;
 }
 
@@ -470,8 +528,31 @@ moat_relay_free (MoatRelay *relay)
   g_ptr_array_unref (relay->exchanges);
   g_ptr_array_unref (relay->members);
   g_ptr_array_unref (relay->services);
-  g_clear_handle_id (&relay->rejoin_timer, g_source_remove);
+  g_array_unref (relay->lans);
+  g_array_unref (relay->addresses);
+  g_clear_handle_id (&relay->refresh_timer, g_source_remove);
   g_free (relay);
+}
+
+/* Room for a group membership per LAN interface and per sandbox on each socket. Best effort:
+ * at the default, joins past 20 fail, and the sandbox's start with them. */
+static void
+raise_membership_limit (void)
+{
+  const char *path = "/proc/sys/net/ipv4/igmp_max_memberships";
+  g_autofree char *text = NULL;
+  guint64 limit = 0;
+  if (!g_file_get_contents (path, &text, NULL, NULL)
+      || !g_ascii_string_to_unsigned (g_strstrip (text), 10, 0, G_MAXINT, &limit, NULL)
+      || limit >= MEMBERSHIPS_WANTED)
+    return;
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  g_autofree char *wanted = g_strdup_printf ("%d\n", MEMBERSHIPS_WANTED);
+  if (write (fd, wanted, strlen (wanted)) < 0)
+    g_debug ("relay: raise %s: %s", path, g_strerror (errno));
+  close (fd);
 }
 
 /* The service for D, opened (and joined on the LAN) when no sandbox used it yet. */
@@ -487,13 +568,23 @@ service_for (MoatRelay *relay, const MoatDiscover *d, GError **error)
   int fd = open_socket (d->group, d->port, error);
   if (fd < 0)
     return NULL;
+  if (relay->refresh_timer == 0)
+    {
+      raise_membership_limit ();
+      read_interfaces (relay);
+      relay->refresh_timer = g_timeout_add_seconds (REFRESH_SECONDS, on_refresh, relay);
+    }
   Service *service = g_new0 (Service, 1);
-  *service = (Service){ d->group, d->port, fd, 0, 0, RATE_BURST, g_get_monotonic_time () };
+  *service = (Service){ d->group,
+                        d->port,
+                        fd,
+                        0,
+                        0,
+                        { LAN_BURST, g_get_monotonic_time () },
+                        g_array_new (FALSE, FALSE, sizeof (int)) };
   service->source = g_unix_fd_add (fd, G_IO_IN, on_service_readable, relay);
-  join_lans (service);
+  join_lans (relay, service);
   g_ptr_array_add (relay->services, service);
-  if (relay->rejoin_timer == 0)
-    relay->rejoin_timer = g_timeout_add_seconds (REJOIN_SECONDS, on_rejoin, relay);
   return service;
 }
 
@@ -515,19 +606,28 @@ moat_relay_attach (MoatRelay *relay, const char *name, const char *ifname, uint3
   if (ifindex == 0)
     return moat_error_errno (error, errno, "find interface", ifname);
   Member *member = g_new0 (Member, 1);
-  *member = (Member){ g_strdup (name), ifindex, address, g_ptr_array_new (), 0, 0 };
+  *member = (Member){ g_strdup (name),
+                      ifindex,
+                      address,
+                      g_ptr_array_new (),
+                      { SANDBOX_BURST, g_get_monotonic_time () },
+                      0,
+                      0 };
   g_ptr_array_add (relay->members, member);
   for (guint i = 0; i < discover->len; i++)
     {
       Service *service = service_for (relay, discover->pdata[i], error);
-      if (service == NULL)
+      if (service != NULL)
+        {
+          service->users++;
+          g_ptr_array_add (member->services, service);
+        }
+      /* Without the membership the kernel drops the sandbox's multicast before the relay. */
+      if (service == NULL || !membership (service, ifindex, TRUE, error))
         {
           moat_relay_detach (relay, name);
           return FALSE;
         }
-      service->users++;
-      g_ptr_array_add (member->services, service);
-      join (service, ifindex);
     }
   return TRUE;
 }
@@ -546,10 +646,12 @@ moat_relay_detach (MoatRelay *relay, const char *name)
       Service *service = member->services->pdata[i];
       if (--service->users == 0)
         g_ptr_array_remove (relay->services, service);
+      else
+        membership (service, member->ifindex, FALSE, NULL);
     }
   g_ptr_array_remove (relay->members, member);
   if (relay->services->len == 0)
-    g_clear_handle_id (&relay->rejoin_timer, g_source_remove);
+    g_clear_handle_id (&relay->refresh_timer, g_source_remove);
 }
 
 gboolean

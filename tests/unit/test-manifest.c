@@ -610,6 +610,11 @@ static const Refusal refusals[] = {
     "test.manifest:2: Discover: port '0' is not 1..65535" },
   { "/manifest/refuses-broadcast-without-port", "[Network]\nDiscover=broadcast:\n",
     "test.manifest:2: Discover: port '' is not 1..65535" },
+  { "/manifest/refuses-privileged-broadcast-port", "[Network]\nDiscover=broadcast:67\n",
+    "test.manifest:2: Discover: broadcast port 67 is below 1024, where the hub's own services "
+    "are" },
+  { "/manifest/refuses-broadcast-on-mdns-port", "[Network]\nDiscover=broadcast:5353\n",
+    "test.manifest:2: Discover: broadcast port 5353 is mdns's (use Discover=mdns)" },
   { "/manifest/refuses-discovery-twice", "[Network]\nDiscover=mdns\nDiscover=mdns\n",
     "test.manifest:3: Discover: 'mdns' is declared twice" },
 

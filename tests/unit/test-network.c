@@ -9,6 +9,7 @@
 #include "manifest.h"
 #include "moat-error.h"
 #include "network.h"
+#include "relay.h"
 
 static MoatFlow *
 flow (const char *text, gboolean internet)
@@ -165,12 +166,18 @@ test_ruleset_hub (void)
     /* An address no sandbox holds must not leak towards the hub's default route. */
     "oifname vmap @ingress\n    ip daddr 10.89.0.0/16 drop\n",
     "fib daddr type local dnat ip to meta l4proto . th dport map @publish",
+    /* The relay's own looped-back broadcasts are no sandbox's drops. */
+    "policy accept;\n    meta mark 0x6d6f6174 drop\n    ct state established,related accept\n"
+    "    iifname vmap @egress\n",
     "ip saddr 10.89.0.0/16 ip daddr != 10.89.0.0/16 masquerade",
     "10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16",
   };
   for (gsize i = 0; i < G_N_ELEMENTS (lines); i++)
     if (strstr (rules, lines[i]) == NULL)
       g_error ("hub ruleset lacks '%s':\n%s", lines[i], rules);
+  /* ... the mark is the one the relay's sockets carry. */
+  g_autofree char *mark = g_strdup_printf ("meta mark %#x drop", MOAT_RELAY_MARK);
+  g_assert_nonnull (strstr (rules, mark));
 }
 
 /* nft's own parser and the kernel accept the scripts, checked (-c, nothing applied) in a
