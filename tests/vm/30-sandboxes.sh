@@ -176,7 +176,9 @@ logged() { grep -q "$2" <<<"$(guest "moat logs $1" 30)"; }
 vm_wait_for 60 logged probe probe_done=yes || true
 probe_log=$(guest 'moat logs probe' 30) || true
 printf '%s\n' "$probe_log" | sed 's/^/# probe: /'
-probe_value() { printf '%s\n' "$probe_log" | sed -n "s/.*\b$1=//p" | tail -n 1; }
+# log_value LOG KEY: the last KEY=VALUE a probe printed in LOG.
+log_value() { printf '%s\n' "$1" | sed -n "s/.*\b$2=//p" | tail -n 1; }
+probe_value() { log_value "$probe_log" "$1"; }
 pid=$(sandbox_field probe pid) || true
 base=$(sandbox_field probe confinement.uid_base) || true
 diag "probe: pid $pid in the guest, uid base $base"
@@ -237,7 +239,7 @@ guest 'moat logs mcs | tail -n 2' | sed 's/^/# mcs: /'
 # The nspawn backend under the same policy: the probe's floor from inside, its /data usable.
 vm_wait_for 60 logged nsprobe probe_done=yes || true
 nsprobe_log=$(guest 'moat logs nsprobe' 30) || true
-nsprobe_value() { printf '%s\n' "$nsprobe_log" | sed -n "s/.*\b$1=//p" | tail -n 1; }
+nsprobe_value() { log_value "$nsprobe_log" "$1"; }
 check "nsprobe (systemd-nspawn): Seccomp 2, no_new_privs, CapEff only CAP_NET_BIND_SERVICE" \
   test "$(nsprobe_value seccomp)/$(nsprobe_value no_new_privs)/$(nsprobe_value cap_eff)" \
   = 2/1/0000000000000400
