@@ -84,17 +84,23 @@ BB=/mnt/stick/busybox
 # look in.
 LAN=/run/netns/lan REMOTE=/run/netns/remote
 IN_LAN="nsenter --net=$LAN --" IN_REMOTE="nsenter --net=$REMOTE --"
+# netns_setup PATH HUB_IF HUB_ADDRESS ADDRESS: the guest commands that make a namespace bound to
+# PATH, with lo up and one veth, eth0 (ADDRESS, as CIDR), to the hub's HUB_IF (HUB_ADDRESS).
+netns_setup() {
+  local enter="nsenter --net=$1 --"
+  echo "touch $1 && unshare --net=$1 true &&
+    ip link add $2 type veth peer name eth0 netns $1 &&
+    ip addr add $3 dev $2 && ip link set $2 up &&
+    $enter ip addr add $4 dev eth0 && $enter ip link set eth0 up && $enter ip link set lo up"
+}
 # shellcheck disable=SC2016 # expanded in the guest
 check "SELinux is enforcing" guest 'test "$(cat /sys/fs/selinux/enforce)" = 1'
 
 # The LAN: a host at 192.168.50.2 behind the hub's 192.168.50.1, with echo servers on 7000
 # (declared) and 7001 (not), and a route to the sandboxes past the hub.
 check "a LAN namespace is set up in the guest" quietly guest "mkdir -p /run/netns &&
-  restorecon /run/netns && touch $LAN && unshare --net=$LAN true &&
-  ip link add up-lan type veth peer name eth0 netns $LAN &&
-  ip addr add 192.168.50.1/24 dev up-lan && ip link set up-lan up &&
-  $IN_LAN ip addr add 192.168.50.2/24 dev eth0 && $IN_LAN ip link set eth0 up &&
-  $IN_LAN ip link set lo up && $IN_LAN ip route add 10.89.0.0/16 via 192.168.50.1 &&
+  restorecon /run/netns && $(netns_setup $LAN up-lan 192.168.50.1/24 192.168.50.2/24) &&
+  $IN_LAN ip route add 10.89.0.0/16 via 192.168.50.1 &&
   systemd-run --quiet --unit=vm80-echo7000 $IN_LAN $BB nc -ll -p 7000 -e /bin/cat &&
   systemd-run --quiet --unit=vm80-echo7001 $IN_LAN $BB nc -ll -p 7001 -e /bin/cat"
 
@@ -197,12 +203,8 @@ check "its SSDP search gets the LAN device's unicast reply" \
   grep -q 'reply from 10.89.0.1:1900 ssdp-answer' <<<"$search"
 
 # --- remote access over the kernel's WireGuard ------------------------------------------------
-check "a remote peer's namespace is set up (192.0.2.2, its hub 192.0.2.1)" quietly guest "
-  touch $REMOTE && unshare --net=$REMOTE true &&
-  ip link add up-remote type veth peer name eth0 netns $REMOTE &&
-  ip addr add 192.0.2.1/24 dev up-remote && ip link set up-remote up &&
-  $IN_REMOTE ip addr add 192.0.2.2/24 dev eth0 && $IN_REMOTE ip link set eth0 up &&
-  $IN_REMOTE ip link set lo up"
+check "a remote peer's namespace is set up (192.0.2.2, its hub 192.0.2.1)" \
+  quietly guest "$(netns_setup $REMOTE up-remote 192.0.2.1/24 192.0.2.2/24)"
 check "moat remote enable" quietly guest 'moat remote enable --allow 8123/tcp' 60
 check "... on the kernel's WireGuard module" \
   test "$(guest 'moat remote show --json' 30 | json_get backend)" = kernel
