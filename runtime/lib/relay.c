@@ -53,6 +53,7 @@ typedef struct
 
 typedef struct
 {
+  MoatRelay *relay;
   uint32_t group;
   guint16 port;
   int fd;
@@ -151,16 +152,23 @@ read_interfaces (MoatRelay *relay)
   freeifaddrs (list);
 }
 
+/* Whether LAN can carry SERVICE's group (multicast, or broadcast). */
+static gboolean
+carries (const Lan *lan, const Service *service)
+{
+  return (lan->flags & (service->group == MOAT_DISCOVER_BROADCAST ? IFF_BROADCAST : IFF_MULTICAST))
+         != 0;
+}
+
 /* Whether IFINDEX is a LAN interface that can carry SERVICE's group. */
 static gboolean
 is_lan (MoatRelay *relay, const Service *service, int ifindex)
 {
-  unsigned need = service->group == MOAT_DISCOVER_BROADCAST ? IFF_BROADCAST : IFF_MULTICAST;
   for (guint i = 0; i < relay->lans->len; i++)
     {
       const Lan *lan = &g_array_index (relay->lans, Lan, i);
       if (lan->ifindex == ifindex)
-        return (lan->flags & need) != 0;
+        return carries (lan, service);
     }
   return FALSE;
 }
@@ -242,13 +250,13 @@ join_lans (MoatRelay *relay, Service *service)
     }
   for (guint i = 0; i < relay->lans->len; i++)
     {
-      int ifindex = g_array_index (relay->lans, Lan, i).ifindex;
+      const Lan *lan = &g_array_index (relay->lans, Lan, i);
+      int ifindex = lan->ifindex;
       gboolean joined = FALSE;
       for (guint j = 0; j < service->joined->len; j++)
         joined |= g_array_index (service->joined, int, j) == ifindex;
       g_autoptr (GError) error = NULL;
-      if (!joined && is_lan (relay, service, ifindex)
-          && membership (service, ifindex, TRUE, &error))
+      if (!joined && carries (lan, service) && membership (service, ifindex, TRUE, &error))
         g_array_append_val (service->joined, ifindex);
       else if (error != NULL)
         g_debug ("relay: %s", error->message);
@@ -355,9 +363,9 @@ relay_up (MoatRelay *relay, Member *member, Service *service, int fd, const Data
   gboolean sent = FALSE;
   for (guint i = 0; i < relay->lans->len; i++)
     {
-      int ifindex = g_array_index (relay->lans, Lan, i).ifindex;
-      if (is_lan (relay, service, ifindex))
-        sent |= send_out (fd, d, service->group, service->port, ifindex);
+      const Lan *lan = &g_array_index (relay->lans, Lan, i);
+      if (carries (lan, service))
+        sent |= send_out (fd, d, service->group, service->port, lan->ifindex);
     }
   if (sent)
     member->relayed_out++;
@@ -459,13 +467,10 @@ from_lan (MoatRelay *relay, Service *service, const Datagram *d)
 static gboolean
 on_service_readable (int fd, GIOCondition condition, gpointer data)
 {
-  MoatRelay *relay = data;
-  Service *service = NULL;
-  for (guint i = 0; i < relay->services->len; i++)
-    if (((Service *)relay->services->pdata[i])->fd == fd)
-      service = relay->services->pdata[i];
+  Service *service = data;
+  MoatRelay *relay = service->relay;
   Datagram d;
-  for (int n = 0; service != NULL && n < 16 && receive (fd, &d); n++)
+  for (int n = 0; n < 16 && receive (fd, &d); n++)
     {
       Member *member = NULL;
       for (guint i = 0; i < relay->members->len; i++)
@@ -575,14 +580,15 @@ service_for (MoatRelay *relay, const MoatDiscover *d, GError **error)
       relay->refresh_timer = g_timeout_add_seconds (REFRESH_SECONDS, on_refresh, relay);
     }
   Service *service = g_new0 (Service, 1);
-  *service = (Service){ d->group,
+  *service = (Service){ relay,
+                        d->group,
                         d->port,
                         fd,
                         0,
                         0,
                         { LAN_BURST, g_get_monotonic_time () },
                         g_array_new (FALSE, FALSE, sizeof (int)) };
-  service->source = g_unix_fd_add (fd, G_IO_IN, on_service_readable, relay);
+  service->source = g_unix_fd_add (fd, G_IO_IN, on_service_readable, service);
   join_lans (relay, service);
   g_ptr_array_add (relay->services, service);
   return service;
