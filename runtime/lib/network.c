@@ -783,6 +783,10 @@ create_link (const MoatNetworkTools *tools, const char *name, guint slot, const 
                                           "link set %s up\n"
                                           "route add %s/32 dev %s\n",
                                           gateway, ifname, ifname, address, ifname);
+  if (!run_ip_batch (tools, hub_path, hub, NULL, error))
+    return FALSE;
+  if (netns == NULL)
+    return wait_for_udev (tools, peer, error);
   g_autofree char *inside_path = g_strdup_printf ("%s/%s.ip-sandbox", dir, name);
   g_autofree char *inside = g_strdup_printf ("link set lo up\n"
                                              "addr add %s/32 dev eth0\n"
@@ -790,10 +794,6 @@ create_link (const MoatNetworkTools *tools, const char *name, guint slot, const 
                                              "route add %s/32 dev eth0 scope link\n"
                                              "route add default via %s dev eth0\n",
                                              address, gateway, gateway);
-  if (!run_ip_batch (tools, hub_path, hub, NULL, error))
-    return FALSE;
-  if (netns == NULL)
-    return wait_for_udev (tools, peer, error);
   return run_ip_batch (tools, inside_path, inside, netns, error);
 }
 
