@@ -31,6 +31,19 @@ join_array (const MoatJsonValue *object, const char *name)
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
 
+/* "WHAT: N out, M in" from WHAT_out and WHAT_in, when the daemon reported them. */
+static void
+print_counts (const MoatJsonValue *network, const char *what)
+{
+  g_autofree char *out = g_strconcat (what, "_out", NULL);
+  g_autofree char *in = g_strconcat (what, "_in", NULL);
+  if (moat_jv_member (network, out) == NULL)
+    return;
+  g_autofree char *label = g_strconcat (what, ":", NULL);
+  printf ("    %-12s%" G_GINT64_FORMAT " out, %" G_GINT64_FORMAT " in\n", label,
+          moat_jv_member_int (network, out, 0), moat_jv_member_int (network, in, 0));
+}
+
 /* Its mode; for a sandbox with a policy, its address, flows and drop counters. */
 static void
 print_network (const MoatJsonValue *confinement)
@@ -48,14 +61,8 @@ print_network (const MoatJsonValue *confinement)
   printf ("    accept:     %s\n", accept);
   printf ("    publish:    %s\n", publish);
   printf ("    discover:   %s\n", discover);
-  if (moat_jv_member (network, "relayed_out") != NULL)
-    printf ("    relayed:    %" G_GINT64_FORMAT " out, %" G_GINT64_FORMAT " in\n",
-            moat_jv_member_int (network, "relayed_out", 0),
-            moat_jv_member_int (network, "relayed_in", 0));
-  if (moat_jv_member (network, "dropped_out") != NULL)
-    printf ("    dropped:    %" G_GINT64_FORMAT " out, %" G_GINT64_FORMAT " in\n",
-            moat_jv_member_int (network, "dropped_out", 0),
-            moat_jv_member_int (network, "dropped_in", 0));
+  print_counts (network, "relayed");
+  print_counts (network, "dropped");
 }
 
 static void
